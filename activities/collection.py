@@ -1,0 +1,162 @@
+"""The activities of a collection case: send a message, record the case's progress.
+
+Both are idempotent. A message's key is workflow id + step id + visit, unique in the store, so
+a retried activity finds the row of its earlier attempt and never sends twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
+from dunflow.case import ProgressReport, SendRequest, SendResult
+from dunflow.money import format_amount, statutory_collection_costs
+from dunflow.settings import Settings
+from dunflow.store import Case, CaseEvent, Message, utcnow
+from dunflow.templates import RenderedMessage, TemplateCatalog
+
+# A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
+# know whether the debtor got it, and sending twice is worse than asking a person to check.
+DELIVERED_STATUSES = ("sent", "unconfirmed", "delivered", "opened", "clicked", "answered")
+
+
+@dataclass
+class CollectionActivities:
+    engine: Engine
+    settings: Settings
+    templates: TemplateCatalog
+    providers: dict[str, ChannelProvider]
+
+    def all(self) -> list:
+        return [self.send_message, self.record_progress]
+
+    @activity.defn(name="send_message")
+    def send_message(self, request: SendRequest) -> SendResult:
+        provider = self.providers[request.channel]
+        message = self._claim(request, provider)
+        if message.status in DELIVERED_STATUSES:
+            return _result(message)
+        try:
+            provider_id = provider.send(_outgoing(message, request))
+        except PermanentSendError as error:
+            self._mark(message.id, status="failed", error=str(error))
+            raise ApplicationError(str(error), type="PermanentSendError", non_retryable=True) from None
+        except Exception as error:
+            self._mark(message.id, status="failed", error=f"{type(error).__name__}: {error}")
+            raise
+        message = self._mark(message.id, status="sent", provider_message_id=provider_id, sent_at=utcnow())
+        return _result(message)
+
+    def _claim(self, request: SendRequest, provider: ChannelProvider) -> Message:
+        """The message row for this key: the existing one, or a new one rendered now."""
+        with Session(self.engine) as session:
+            existing = session.exec(select(Message).where(Message.key == request.key)).first()
+            if existing is not None:
+                if existing.status == "sending":
+                    existing.status, existing.error = "unconfirmed", "an earlier attempt stopped while sending"
+                if existing.status == "failed":
+                    existing.status, existing.error = "sending", None
+                session.add(existing)
+                session.commit()
+                session.refresh(existing)
+                return existing
+            rendered = self.render(request)
+            message = Message(
+                key=request.key, case_id=request.case_id, step_id=request.step_id,
+                channel=request.channel, template=request.template, language=request.debtor.language,
+                recipient=_recipient(request), subject=rendered.subject, body=rendered.body,
+                provider=provider.name, status="sending",
+            )
+            session.add(message)
+            try:
+                session.flush()
+                if provider.records_in_store:
+                    message.status, message.sent_at = "sent", utcnow()
+                    message.provider_message_id = provider.send(_outgoing(message, request))
+                session.commit()
+            except IntegrityError:  # a concurrent attempt claimed the key first
+                session.rollback()
+                return self._claim(request, provider)
+            session.refresh(message)
+            return message
+
+    def _mark(self, message_id: int, **changes) -> Message:
+        with Session(self.engine) as session:
+            message = session.get(Message, message_id)
+            for name, value in changes.items():
+                setattr(message, name, value)
+            session.add(message)
+            session.commit()
+            session.refresh(message)
+            return message
+
+    def render(self, request: SendRequest) -> RenderedMessage:
+        return self.templates.render(request.channel, request.template, request.debtor.language, self.context(request))
+
+    def context(self, request: SendRequest) -> dict:
+        language, invoice = request.debtor.language, request.invoice
+        money = lambda cents: format_amount(cents, invoice.currency, language)  # noqa: E731
+        settings = self.settings
+        pay_link = settings.pay_url_template.format(
+            invoice_number=invoice.number, case_id=request.case_id, amount_cents=request.amount_open_cents,
+        ) if settings.pay_url_template else ""
+        return {
+            "debtor": request.debtor,
+            "invoice": invoice,
+            "amount_open": money(request.amount_open_cents),
+            "amount_invoice": money(invoice.amount_cents),
+            "due_date": self.templates.long_date(invoice.due_on, language),
+            "issue_date": self.templates.long_date(invoice.issued_on, language),
+            "creditor": {"name": settings.creditor_name, "iban": settings.creditor_iban,
+                         "email": settings.creditor_email, "phone": settings.creditor_phone},
+            "reference": invoice.number,
+            "pay_link": pay_link,
+            "collection_costs": money(statutory_collection_costs(request.amount_open_cents)),
+            "plans": [
+                {"terms": plan.terms, "schedule": [money(cents) for cents in plan.term_amounts_cents],
+                 "first_term": money(plan.term_amounts_cents[0])}
+                for plan in request.plans
+            ],
+        }
+
+    @activity.defn(name="record_progress")
+    def record_progress(self, report: ProgressReport) -> None:
+        keys = [f"{report.workflow_id}:{entry.seq}" for entry in report.entries]
+        with Session(self.engine) as session:
+            known = set(session.exec(select(CaseEvent.key).where(CaseEvent.key.in_(keys))))
+            for key, entry in zip(keys, report.entries):
+                if key not in known:
+                    detail = f"{entry.step}: {entry.detail}" if entry.step and entry.detail else entry.step or entry.detail
+                    session.add(CaseEvent(key=key, case_id=report.case_id, kind=entry.kind, detail=detail, at=entry.at))
+            case = session.get(Case, report.case_id)
+            if case is not None:
+                case.status, case.current_step = report.status, report.current_step
+                case.amount_open_cents, case.updated_at = report.amount_open_cents, utcnow()
+                session.add(case)
+            session.commit()
+
+
+def _recipient(request: SendRequest) -> str:
+    debtor = request.debtor
+    if request.channel == "email":
+        return debtor.email or ""
+    if request.channel == "letter":
+        return f"{debtor.name}\n{debtor.address or ''}".strip()
+    return debtor.phone or ""
+
+
+def _outgoing(message: Message, request: SendRequest) -> OutgoingMessage:
+    return OutgoingMessage(
+        message_id=message.id, case_id=request.case_id, channel=request.channel,
+        recipient=message.recipient, subject=message.subject, body=message.body, language=message.language,
+    )
+
+
+def _result(message: Message) -> SendResult:
+    return SendResult(message_id=message.id, status=message.status, provider=message.provider, detail=message.error or "")

@@ -1,0 +1,1 @@
+"""The HTTP API: cases, signals, messages and the outbox page."""

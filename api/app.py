@@ -1,0 +1,49 @@
+"""The API application factory. The store engine and the Temporal client are made once, in the
+lifespan, and handed to routes as dependencies."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api.errors import install_error_handlers
+from api.routes import cases, messages, outbox
+from dunflow.flows import publish_shipped_flows
+from dunflow.settings import Settings, get_settings
+from dunflow.store import create_schema, make_engine
+from dunflow.temporal import connect
+from dunflow.templates import TemplateCatalog
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings.effective_database_url)
+        create_schema(engine)
+        publish_shipped_flows(engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.temporal = await connect(settings, lazy=True)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="dunflow",
+        description="Accounts-receivable collection flows on Temporal: cases, signals, messages.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(cases.router)
+    app.include_router(messages.router)
+    app.include_router(outbox.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/outbox")
+
+    return app

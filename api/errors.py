@@ -1,0 +1,46 @@
+"""Errors as JSON that say what was wrong and where, never a traceback."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, message: str, where: str | None = None, **extra):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.where = where
+        self.extra = extra
+
+    def body(self) -> dict:
+        problem = {"where": self.where, "problem": self.message} if self.where else None
+        return {"error": self.message, "problems": [problem] if problem else [], **self.extra}
+
+
+def _where(location: tuple) -> str:
+    parts = [str(part) for part in location]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _problem_text(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return "is required"
+    return message
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse(status_code=error.status_code, content=error.body())
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [{"where": _where(item["loc"]), "problem": _problem_text(item)} for item in error.errors()]
+        summary = "; ".join(f"{p['where']}: {p['problem']}" for p in problems)
+        return JSONResponse(status_code=422, content={"error": f"invalid request: {summary}", "problems": problems})

@@ -1,0 +1,3 @@
+from dunflow.cli import app
+
+app(prog_name="dunflow")

@@ -1,0 +1,163 @@
+"""The case contract: the workflow's input, signal payloads and the state its query returns.
+
+Shared by the API (which starts and signals cases), the workflow and the activities.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from dunflow.flow import ChannelEventKind, DebtorType, FlowDefinition
+
+Language = Literal["nl", "en"]
+
+# Where a case stands. The last three are final.
+CaseStatus = Literal["active", "paused", "disputed", "promised", "escalated", "paid", "cancelled", "closed"]
+FINAL_STATUSES = ("paid", "cancelled", "closed")
+
+
+class DebtorInfo(BaseModel):
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    language: Language = "nl"
+    type: DebtorType = "consumer"
+
+
+class InvoiceInfo(BaseModel):
+    number: str
+    amount_cents: int
+    currency: str
+    issued_on: date
+    due_on: date
+
+
+class CaseInput(BaseModel):
+    case_id: int
+    flow: FlowDefinition
+    flow_version: int
+    debtor: DebtorInfo
+    invoice: InvoiceInfo
+    day_seconds: float | None = None  # pinned at start: one flow day lasts this many seconds
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+class PaymentReceived(BaseModel):
+    payment_id: str
+    amount_cents: int
+    currency: str
+    paid_at: datetime
+
+
+class DisputeOpened(BaseModel):
+    reason: str
+
+
+class DisputeResolved(BaseModel):
+    outcome: Literal["upheld", "rejected"]
+    note: str = ""
+
+
+class PromiseToPay(BaseModel):
+    promised_on: date
+    amount_cents: int
+
+
+class ChannelEvent(BaseModel):
+    event_id: str  # unique per delivery from the provider (or the API): repeats are ignored
+    step_id: str
+    message_id: int | None = None
+    kind: ChannelEventKind
+    key: str | None = None  # the digit pressed, for key_pressed
+
+
+class OperatorAction(BaseModel):
+    by: str = "operator"
+    note: str = ""
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+class HistoryEntry(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    step: str | None = None
+    detail: str = ""
+
+
+class SentMessage(BaseModel):
+    step_id: str
+    channel: str
+    template: str
+    message_id: int | None = None
+    status: str
+    at: datetime
+
+
+class NextAction(BaseModel):
+    step: str
+    description: str
+    at: datetime | None = None  # None: waits for a person or a signal
+
+
+class CaseState(BaseModel):
+    case_id: int
+    flow_name: str
+    flow_version: int
+    status: CaseStatus
+    outcome: str | None = None
+    current_step: str
+    next_action: NextAction | None = None
+    amount_open_cents: int
+    amount_paid_cents: int = 0
+    currency: str
+    dispute: str | None = None
+    promise: PromiseToPay | None = None
+    escalation_reason: str | None = None
+    messages: list[SentMessage] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+# --- activity contracts ----------------------------------------------------------------------
+
+
+class PlanProposal(BaseModel):
+    terms: int
+    term_amounts_cents: list[int]
+
+
+class SendRequest(BaseModel):
+    key: str  # workflow id + step id + visit: the idempotency key of this message
+    case_id: int
+    step_id: str
+    channel: str
+    template: str
+    debtor: DebtorInfo
+    invoice: InvoiceInfo
+    amount_open_cents: int
+    plans: list[PlanProposal] = Field(default_factory=list)
+
+
+class SendResult(BaseModel):
+    message_id: int
+    status: str  # sent | unconfirmed | failed
+    provider: str
+    detail: str = ""
+
+
+class ProgressReport(BaseModel):
+    case_id: int
+    workflow_id: str
+    status: str
+    current_step: str
+    amount_open_cents: int
+    entries: list[HistoryEntry]

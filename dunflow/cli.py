@@ -1,0 +1,91 @@
+"""The `dunflow` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from dunflow.settings import get_settings
+
+app = typer.Typer(help="dunflow: accounts-receivable collection flows on Temporal.", no_args_is_help=True)
+flows_app = typer.Typer(help="Check and list collection flows.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def dev() -> None:
+    """Start Temporal's dev server (UI included), the worker and the API, supervised together."""
+    from dunflow.devstack import DevStackError, run_dev_stack
+
+    try:
+        code = run_dev_stack(get_settings())
+    except DevStackError as error:
+        typer.echo(f"dunflow dev: {error}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against an existing Temporal server (DUNFLOW_TEMPORAL_ADDRESS)."""
+    _logging()
+    from worker import run_worker
+
+    asyncio.run(run_worker(get_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API on DUNFLOW_API_HOST:DUNFLOW_API_PORT."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+@flows_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., help="flow definition YAML files")) -> None:
+    """Check flow definitions; print every problem with the step it is in."""
+    from dunflow.flow import FlowInvalid, load_flow_yaml
+    from dunflow.templates import TemplateCatalog
+
+    templates = TemplateCatalog(get_settings().templates_dir)
+    failed = False
+    for path in files:
+        try:
+            flow = load_flow_yaml(path.read_text(encoding="utf-8"), templates.exists)
+        except OSError as error:
+            typer.echo(f"{path}: cannot read it: {error.strerror}", err=True)
+            failed = True
+        except FlowInvalid as invalid:
+            failed = True
+            for problem in invalid.problems:
+                typer.echo(f"{path}: {problem}", err=True)
+        else:
+            typer.echo(f"{path}: ok ({flow.name}, {len(flow.steps)} steps)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@flows_app.command("list")
+def list_flows() -> None:
+    """The shipped flow definitions and their steps."""
+    from dunflow.flow import load_flow_yaml
+
+    for path in sorted(get_settings().flows_dir.glob("*.yaml")):
+        flow = load_flow_yaml(path.read_text(encoding="utf-8"))
+        typer.echo(f"{flow.name:12} {len(flow.steps):3} steps  {flow.title}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,374 @@
+"""The flow model: the schema of a collection flow definition, its validator, YAML load/dump.
+
+A flow is a set of named steps linked by `next`, plus signal routes that say what a payment,
+dispute or promise does wherever the case stands. `CollectionWorkflow` interprets it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Callable, Iterator, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Channel = Literal["email", "sms", "call", "letter"]
+ChannelEventKind = Literal["delivered", "opened", "clicked", "bounced", "failed", "answered", "no_answer", "key_pressed"]
+DebtorType = Literal["consumer", "business"]
+LANGUAGES = ("nl", "en")
+
+STEP_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+class SendStep(_Strict):
+    type: Literal["send"]
+    channel: Channel
+    template: str
+    next: str
+
+
+class RelativeDate(_Strict):
+    """A date relative to the invoice: `{date: due_date, offset_days: -1}` is one day before due."""
+
+    date: Literal["due_date", "issue_date"]
+    offset_days: int = 0
+
+
+class WaitStep(_Strict):
+    """Wait a duration or until a date. Any signal wakes the wait so its route applies at once;
+    `wake_on` channel events end the wait early; `if_passed` is taken when the date already passed."""
+
+    type: Literal["wait"]
+    days: int | None = Field(default=None, ge=0)
+    hours: int | None = Field(default=None, ge=0)
+    until: RelativeDate | None = None
+    if_passed: str | None = None
+    wake_on: list[ChannelEventKind] = Field(default_factory=list)
+    next: str
+
+    @model_validator(mode="after")
+    def _one_kind_of_wait(self) -> "WaitStep":
+        has_duration = self.days is not None or self.hours is not None
+        if has_duration == (self.until is not None):
+            raise ValueError("a wait needs either a duration (days/hours) or `until`, not both")
+        if self.if_passed and self.until is None:
+            raise ValueError("`if_passed` only applies to a wait `until` a date")
+        return self
+
+    @property
+    def duration_hours(self) -> int:
+        return (self.days or 0) * 24 + (self.hours or 0)
+
+
+class Opened(_Strict):
+    fact: Literal["opened"]
+    step: str
+
+
+class Clicked(_Strict):
+    fact: Literal["clicked"]
+    step: str
+
+
+class KeyPressed(_Strict):
+    fact: Literal["key_pressed"]
+    step: str
+    key: str = Field(pattern=r"^[0-9*#]$")
+
+
+class AmountOpenAbove(_Strict):
+    fact: Literal["amount_open_above"]
+    cents: int = Field(ge=0)
+
+
+class DebtorIs(_Strict):
+    fact: Literal["debtor_type"]
+    is_: DebtorType = Field(alias="is")
+
+
+Condition = Annotated[
+    Union[Opened, Clicked, KeyPressed, AmountOpenAbove, DebtorIs], Field(discriminator="fact")
+]
+
+
+class BranchCase(_Strict):
+    when: Condition
+    next: str
+
+
+class BranchStep(_Strict):
+    """Take the first case whose condition holds, else `otherwise`."""
+
+    type: Literal["branch"]
+    cases: list[BranchCase] = Field(min_length=1)
+    otherwise: str
+
+
+class OfferPlanStep(_Strict):
+    type: Literal["offer_plan"]
+    channel: Channel = "email"
+    template: str = "plan_offer"
+    max_terms: int = Field(ge=2, le=36)
+    min_term_cents: int = Field(gt=0)
+    next: str
+
+
+class EscalateStep(_Strict):
+    """Hand the case to a person; it waits until an operator resumes (then `next`) or closes it."""
+
+    type: Literal["escalate"]
+    reason: str = Field(min_length=1)
+    next: str | None = None
+
+
+class EndStep(_Strict):
+    type: Literal["end"]
+    outcome: str = Field(pattern=STEP_ID_PATTERN)
+
+
+Step = Annotated[
+    Union[SendStep, WaitStep, BranchStep, OfferPlanStep, EscalateStep, EndStep],
+    Field(discriminator="type"),
+]
+
+# --- signal routes -------------------------------------------------------------------------
+
+
+class Route(_Strict):
+    """What a signal does: `end` the case, `pause` it, `continue` where it stands, `goto` a step."""
+
+    action: Literal["end", "pause", "continue", "goto"]
+    outcome: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
+    step: str | None = None
+
+    @model_validator(mode="after")
+    def _arguments_fit_action(self) -> "Route":
+        if (self.action == "end") != (self.outcome is not None):
+            raise ValueError("`outcome` is required with action end and only there")
+        if (self.action == "goto") != (self.step is not None):
+            raise ValueError("`step` is required with action goto and only there")
+        return self
+
+
+class SignalRoutes(_Strict):
+    full_payment: Route
+    partial_payment: Route
+    dispute_opened: Route
+    dispute_upheld: Route
+    dispute_rejected: Route
+    promise_to_pay: Route
+    broken_promise: Route
+
+
+class FlowDefinition(_Strict):
+    name: str = Field(pattern=STEP_ID_PATTERN)
+    title: str = ""
+    description: str = ""
+    start: str
+    steps: dict[str, Step] = Field(min_length=1)
+    signals: SignalRoutes
+
+    def step(self, step_id: str) -> Step:
+        return self.steps[step_id]
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+class FlowProblem(BaseModel):
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+class FlowInvalid(ValueError):
+    def __init__(self, problems: list[FlowProblem]):
+        self.problems = problems
+        super().__init__("flow is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+TemplateExists = Callable[[str, str, str], bool]  # (channel, template, language) -> exists
+
+
+def successors(step: Step) -> Iterator[str]:
+    """Every step this one can lead to by itself (not through signals)."""
+    if isinstance(step, BranchStep):
+        yield from (case.next for case in step.cases)
+        yield step.otherwise
+    elif isinstance(step, WaitStep):
+        yield step.next
+        if step.if_passed:
+            yield step.if_passed
+    elif not isinstance(step, EndStep) and step.next:
+        yield step.next
+
+
+def _route_targets(flow: FlowDefinition) -> Iterator[tuple[str, str]]:
+    for event, route in flow.signals:
+        if route.step:
+            yield f"signals.{event}", route.step
+
+
+def _check_references(flow: FlowDefinition) -> list[FlowProblem]:
+    problems = []
+    if flow.start not in flow.steps:
+        problems.append(FlowProblem(where="start", problem=f"unknown step {flow.start!r}"))
+    for step_id, step in flow.steps.items():
+        for target in successors(step):
+            if target not in flow.steps:
+                problems.append(FlowProblem(where=f"steps.{step_id}", problem=f"leads to unknown step {target!r}"))
+        if isinstance(step, BranchStep):
+            for index, case in enumerate(step.cases):
+                referenced = getattr(case.when, "step", None)
+                if referenced is not None and referenced not in flow.steps:
+                    problems.append(FlowProblem(
+                        where=f"steps.{step_id}.cases[{index}]",
+                        problem=f"condition refers to unknown step {referenced!r}"))
+    for where, target in _route_targets(flow):
+        if target not in flow.steps:
+            problems.append(FlowProblem(where=where, problem=f"goes to unknown step {target!r}"))
+    return problems
+
+
+def _check_step_ids(flow: FlowDefinition) -> list[FlowProblem]:
+    return [
+        FlowProblem(where=f"steps.{step_id}", problem="step ids are lower_snake_case (a-z, 0-9, _)")
+        for step_id in flow.steps
+        if not re.match(STEP_ID_PATTERN, step_id)
+    ]
+
+
+def _check_reachable(flow: FlowDefinition) -> list[FlowProblem]:
+    seen: set[str] = set()
+    frontier = [flow.start] + [target for _, target in _route_targets(flow)]
+    while frontier:
+        step_id = frontier.pop()
+        if step_id in seen or step_id not in flow.steps:
+            continue
+        seen.add(step_id)
+        frontier.extend(successors(flow.steps[step_id]))
+    return [
+        FlowProblem(where=f"steps.{step_id}", problem="unreachable: no step, start or signal route leads here")
+        for step_id in flow.steps
+        if step_id not in seen
+    ]
+
+
+def _check_loops_wait(flow: FlowDefinition) -> list[FlowProblem]:
+    """A cycle of steps none of which waits would send messages in a tight loop."""
+    blocking = (WaitStep, EscalateStep)
+    graph = {
+        step_id: [t for t in successors(step) if t in flow.steps and not isinstance(flow.steps[t], blocking)]
+        for step_id, step in flow.steps.items()
+        if not isinstance(step, blocking)
+    }
+    problems, state = [], {}  # state: 1 = on the current path, 2 = done
+
+    def visit(step_id: str, path: list[str]) -> None:
+        state[step_id] = 1
+        for target in graph[step_id]:
+            if state.get(target) == 1:
+                cycle = path[path.index(target):] + [target]
+                problems.append(FlowProblem(
+                    where=f"steps.{target}",
+                    problem="loop without a wait: " + " -> ".join(cycle)))
+            elif target not in state:
+                visit(target, path + [target])
+        state[step_id] = 2
+
+    for step_id in graph:
+        if step_id not in state:
+            visit(step_id, [step_id])
+    return problems
+
+
+def _check_templates(flow: FlowDefinition, template_exists: TemplateExists) -> list[FlowProblem]:
+    problems = []
+    for step_id, step in flow.steps.items():
+        if isinstance(step, (SendStep, OfferPlanStep)):
+            missing = [lang for lang in LANGUAGES if not template_exists(step.channel, step.template, lang)]
+            if missing:
+                problems.append(FlowProblem(
+                    where=f"steps.{step_id}",
+                    problem=f"template {step.channel}/{step.template} does not exist for language(s) {', '.join(missing)}"))
+    return problems
+
+
+def _check_conditions(flow: FlowDefinition) -> list[FlowProblem]:
+    problems = []
+    for step_id, step in flow.steps.items():
+        if not isinstance(step, BranchStep):
+            continue
+        for index, case in enumerate(step.cases):
+            condition = case.when
+            target = flow.steps.get(getattr(condition, "step", ""))
+            if target is None:
+                continue
+            where = f"steps.{step_id}.cases[{index}]"
+            if not isinstance(target, (SendStep, OfferPlanStep)):
+                problems.append(FlowProblem(where=where, problem=f"condition refers to {condition.step!r}, which sends no message"))
+            elif isinstance(condition, (Opened, Clicked)) and target.channel != "email":
+                problems.append(FlowProblem(where=where, problem=f"only an email can be {condition.fact}; {condition.step!r} is {target.channel}"))
+            elif isinstance(condition, KeyPressed) and target.channel != "call":
+                problems.append(FlowProblem(where=where, problem=f"keys are pressed only in a call; {condition.step!r} is {target.channel}"))
+    return problems
+
+
+def validate_flow(flow: FlowDefinition, template_exists: TemplateExists | None = None) -> list[FlowProblem]:
+    problems = _check_step_ids(flow) + _check_references(flow)
+    if problems:
+        return problems
+    problems = _check_reachable(flow) + _check_loops_wait(flow) + _check_conditions(flow)
+    if template_exists is not None:
+        problems += _check_templates(flow, template_exists)
+    return problems
+
+
+def _pydantic_problems(error: ValidationError) -> list[FlowProblem]:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "flow"
+        message = item["msg"]
+        if item["type"] == "missing" and item["loc"][:1] == ("signals",):
+            message = "missing route: say what this signal does (end, pause, continue or goto)"
+        problems.append(FlowProblem(where=where, problem=message))
+    return problems
+
+
+def parse_flow(data: object, template_exists: TemplateExists | None = None) -> FlowDefinition:
+    """Build and validate a flow from plain data; raise FlowInvalid listing every problem."""
+    if not isinstance(data, dict):
+        raise FlowInvalid([FlowProblem(where="flow", problem="a flow definition is a mapping (name, start, steps, signals)")])
+    try:
+        flow = FlowDefinition.model_validate(data)
+    except ValidationError as error:
+        raise FlowInvalid(_pydantic_problems(error)) from None
+    problems = validate_flow(flow, template_exists)
+    if problems:
+        raise FlowInvalid(problems)
+    return flow
+
+
+def load_flow_yaml(text: str, template_exists: TemplateExists | None = None) -> FlowDefinition:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise FlowInvalid([FlowProblem(where="yaml", problem=str(error))]) from None
+    return parse_flow(data, template_exists)
+
+
+def dump_flow_yaml(flow: FlowDefinition) -> str:
+    data = flow.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False)
+    for step in data["steps"].values():
+        if step.get("wake_on") == []:
+            del step["wake_on"]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,74 @@
+"""Settings from `DUNFLOW_*` environment variables (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUNFLOW_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".dunflow")
+    database_url: str = ""  # empty: SQLite file in data_dir
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "dunflow"
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str = ""  # empty: http://{api_host}:{api_port}
+
+    # One flow day lasts this many seconds; unset means real days.
+    day_seconds: float | None = Field(default=None, gt=0)
+
+    flows_dir: Path = PROJECT_ROOT / "flows"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+
+    creditor_name: str = "Voorbeeld B.V."
+    creditor_iban: str = "NL91ABNA0417164300"
+    creditor_email: str = "debiteuren@example.nl"
+    creditor_phone: str = "+31201234567"
+    # Optional payment page of the creditor, e.g. "https://pay.example.nl/{invoice_number}".
+    pay_url_template: str = ""
+
+    sendgrid_api_key: str = ""
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_from: str = ""  # empty: creditor_email
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_api_base: str = "https://api.twilio.com"
+
+    @field_validator("day_seconds", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value):
+        return None if value == "" else value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'dunflow.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def uses_sendgrid(self) -> bool:
+        return bool(self.sendgrid_api_key)
+
+    @property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

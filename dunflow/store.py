@@ -1,0 +1,150 @@
+"""The store: the system of record for debtors, invoices, cases, payments, messages and events.
+
+SQLite file by default; `DUNFLOW_DATABASE_URL` points it at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Column, DateTime, Text, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; everything dunflow stores is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def _timestamp(nullable: bool = False, **kwargs):
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable), **kwargs)
+
+
+class Debtor(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=500)
+    language: str = Field(default="nl", max_length=2)
+    type: str = Field(default="consumer", max_length=10)
+
+
+class Invoice(SQLModel, table=True):
+    number: str = Field(primary_key=True, max_length=100)
+    debtor_id: str = Field(foreign_key="debtor.id", index=True)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    issued_on: date
+    due_on: date
+
+
+class Case(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_number: str = Field(foreign_key="invoice.number", unique=True)
+    debtor_id: str = Field(foreign_key="debtor.id", index=True)
+    flow_name: str = Field(max_length=100)
+    flow_version: int
+    status: str = Field(default="starting", max_length=30)
+    current_step: str = Field(default="", max_length=100)
+    amount_open_cents: int
+    currency: str = Field(max_length=3)
+    workflow_started: bool = False
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    updated_at: datetime = _timestamp(default_factory=utcnow)
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id_for(self.id)
+
+
+def workflow_id_for(case_id: int | None) -> str:
+    return f"case-{case_id}"
+
+
+class FlowVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, index=True)
+    version: int
+    definition_yaml: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class Payment(SQLModel, table=True):
+    payment_id: str = Field(primary_key=True, max_length=200)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    paid_at: datetime = _timestamp()
+    received_at: datetime = _timestamp(default_factory=utcnow)
+    signalled_at: datetime | None = _timestamp(nullable=True, default=None)
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)  # workflow id + step id + visit: one send per key
+    case_id: int = Field(foreign_key="case.id", index=True)
+    step_id: str = Field(max_length=100)
+    channel: str = Field(max_length=10)
+    template: str = Field(max_length=100)
+    language: str = Field(max_length=2)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(default="", max_length=500)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    provider: str = Field(max_length=20)
+    provider_message_id: str | None = Field(default=None, max_length=200, index=True)
+    status: str = Field(default="sending", max_length=20)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    sent_at: datetime | None = _timestamp(nullable=True, default=None)
+
+
+class CaseEvent(SQLModel, table=True):
+    __tablename__ = "event"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    kind: str = Field(max_length=50)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    at: datetime = _timestamp(default_factory=utcnow)
+
+
+def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _enable_sqlite_concurrency)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+def messages_of_case(session: Session, case_id: int) -> list[Message]:
+    return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(Message.id)))
+
+
+def events_of_case(session: Session, case_id: int) -> list[CaseEvent]:
+    return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))

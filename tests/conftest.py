@@ -1,0 +1,39 @@
+"""Shared fixtures: a store per test, real Temporal servers per session, settings in a temp folder."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from dunflow.flows import publish_shipped_flows
+from dunflow.search_attributes import register_search_attributes
+from dunflow.settings import Settings
+from dunflow.store import create_schema, make_engine
+from dunflow.templates import TemplateCatalog
+from tests.support.binaries import temporal_test_server
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/store.db")
+
+
+@pytest.fixture
+def engine(settings):
+    engine = make_engine(settings.effective_database_url)
+    create_schema(engine)
+    publish_shipped_flows(engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()

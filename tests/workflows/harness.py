@@ -1,0 +1,116 @@
+"""Runs real collection workflows with real activities (outbox provider, SQLite store) on the
+time-skipping test server, and reads back what they sent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlmodel import Session, select
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.collection import CollectionActivities
+from activities.providers import build_providers
+from api.intake import case_input, store_case
+from api.schemas import CaseIn
+from dunflow.calendar import AMSTERDAM
+from dunflow.case import CaseState, ChannelEvent
+from dunflow.settings import Settings
+from dunflow.store import Message
+from dunflow.templates import TemplateCatalog
+from workflows.collection import CollectionWorkflow
+
+
+@dataclass
+class FlowHarness:
+    env: WorkflowEnvironment
+    engine: object
+    settings: Settings
+    handles: list[WorkflowHandle] = field(default_factory=list)
+
+    async def today(self) -> date:
+        return (await self.env.get_current_time()).astimezone(AMSTERDAM).date()
+
+    async def start_case(self, *, amount_cents: int = 24_500, due_in_days: int = 14, issued_days_ago: int = 0,
+                         flow: str = "standard",
+                         number: str | None = None, **debtor) -> WorkflowHandle:
+        await self._to_start_of_local_day()
+        today = await self.today()
+        body = CaseIn.model_validate({
+            "debtor": {"id": "D-1", "name": "Jan de Vries", "email": "jan@example.nl", "phone": "+31612345678",
+                       "address": "Dorpsstraat 1\n1234 AB Ergens", "language": "nl", "type": "consumer"} | debtor,
+            "invoice": {"number": number or f"F-{uuid.uuid4().hex[:8]}", "amount_cents": amount_cents,
+                        "currency": "EUR", "issued_on": (today - timedelta(days=issued_days_ago)).isoformat(),
+                        "due_on": (today + timedelta(days=due_in_days)).isoformat()},
+            "flow": flow,
+        })
+        with Session(self.engine) as session:
+            case = store_case(session, body).case
+            handle = await self.env.client.start_workflow(
+                CollectionWorkflow.run, case_input(session, case, self.settings),
+                id=case.workflow_id, task_queue=self.settings.task_queue,
+            )
+        self.handles.append(handle)
+        return handle
+
+    async def _to_start_of_local_day(self) -> None:
+        """Start every case just after midnight in Amsterdam, so flow dates fall at fixed offsets:
+        an action on date D happens at day (D - today) + 9 hours."""
+        now = (await self.env.get_current_time()).astimezone(AMSTERDAM)
+        next_midnight = datetime.combine(now.date() + timedelta(days=1), time(0, 0, 1), tzinfo=AMSTERDAM)
+        await self.env.sleep(next_midnight - now)
+
+    async def advance(self, days: float = 0, hours: float = 0) -> None:
+        await self.env.sleep(timedelta(days=days, hours=hours))
+
+    async def state(self, handle: WorkflowHandle) -> CaseState:
+        return await handle.query(CollectionWorkflow.state)
+
+    def messages(self, handle: WorkflowHandle) -> list[Message]:
+        case_id = int(handle.id.removeprefix("case-"))
+        with Session(self.engine) as session:
+            return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(Message.id)))
+
+    def sent_steps(self, handle: WorkflowHandle) -> list[str]:
+        return [f"{m.channel}:{m.step_id}" for m in self.messages(handle)]
+
+    async def message_of(self, handle: WorkflowHandle, step_id: str, wait_seconds: float = 10) -> Message:
+        """The message a step sent, waiting (in real time) for its activity to have run."""
+        for _ in range(int(wait_seconds * 20)):
+            found = [m for m in self.messages(handle) if m.step_id == step_id]
+            if found:
+                return found[-1]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"step {step_id} sent nothing; sent so far: {self.sent_steps(handle)}")
+
+    async def channel_event(self, handle: WorkflowHandle, step_id: str, kind: str, key: str | None = None) -> None:
+        message = await self.message_of(handle, step_id)
+        event = ChannelEvent(event_id=uuid.uuid4().hex, step_id=step_id, message_id=message.id, kind=kind, key=key)
+        await handle.signal(CollectionWorkflow.channel_event, event)
+
+
+@asynccontextmanager
+async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings):
+    settings.task_queue = f"test-{uuid.uuid4().hex}"
+    activities = CollectionActivities(
+        engine=engine, settings=settings, templates=TemplateCatalog(settings.templates_dir),
+        providers=build_providers(settings),
+    )
+    harness = FlowHarness(env=env, engine=engine, settings=settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with Worker(env.client, task_queue=settings.task_queue, workflows=[CollectionWorkflow],
+                          activities=activities.all(), activity_executor=executor):
+            try:
+                yield harness
+            finally:
+                for handle in harness.handles:  # leave nothing running for the next test
+                    try:
+                        await handle.terminate("test finished")
+                    except Exception:
+                        pass

@@ -1,0 +1,498 @@
+"""CollectionWorkflow: interprets the flow definition pinned in its input, one step at a time.
+
+Deterministic code only: time comes from `workflow.now()`, all I/O happens in activities.
+Signals never act in the middle of a step: they queue an event in the inbox, and the inbox is
+applied between steps and whenever the case is waiting (a wait wakes for every signal).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from dunflow.calendar import FlowClock
+    from dunflow.case import (
+        CaseInput,
+        CaseState,
+        ChannelEvent,
+        DisputeOpened,
+        DisputeResolved,
+        HistoryEntry,
+        NextAction,
+        OperatorAction,
+        PaymentReceived,
+        PlanProposal,
+        ProgressReport,
+        PromiseToPay,
+        SendRequest,
+        SendResult,
+        SentMessage,
+    )
+    from dunflow.flow import (
+        AmountOpenAbove,
+        BranchStep,
+        Clicked,
+        DebtorIs,
+        EndStep,
+        EscalateStep,
+        KeyPressed,
+        OfferPlanStep,
+        Opened,
+        Route,
+        SendStep,
+        WaitStep,
+    )
+    from dunflow.money import format_amount, split_into_terms
+    from dunflow.search_attributes import case_search_attributes
+
+SEND_TIMEOUT = timedelta(seconds=60)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["PermanentSendError"],
+)
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+
+# Inbox events that are not flow signal routes but operator actions.
+OPERATOR_EVENTS = ("operator_pause", "operator_resume", "operator_cancel")
+STAY = "__stay__"  # returned by the inbox while waiting: keep waiting where we are
+RESUMED = "__resumed__"  # returned for an escalated case an operator resumed
+
+PauseReason = Literal["dispute", "promise", "operator"]
+PAUSE_STATUS = {"dispute": "disputed", "promise": "promised", "operator": "paused"}
+PAUSE_BY_EVENT = {"dispute_opened": "dispute", "promise_to_pay": "promise"}
+# Events that end a pause of the given reason (operator_resume ends any pause).
+PAUSE_ENDERS = {"dispute": ("dispute_upheld", "dispute_rejected"), "promise": ("promise_due",), "operator": ()}
+
+
+@workflow.defn(name="CollectionWorkflow")
+class CollectionWorkflow:
+    @workflow.init
+    def __init__(self, case: CaseInput) -> None:
+        self._case = case
+        self._flow = case.flow
+        self._clock = FlowClock(workflow.now(), case.day_seconds)
+        self._status = "active"
+        self._outcome: str | None = None
+        self._step = case.flow.start
+        self._next_action: NextAction | None = None
+        self._amount_open = case.invoice.amount_cents
+        self._amount_paid = 0
+        self._payment_ids: set[str] = set()
+        self._event_ids: set[str] = set()
+        self._facts: dict[str, set[str]] = {}  # step id -> {"opened", "key:1", ...}
+        self._wake_kinds: tuple[str, ...] = ()
+        self._woken = False
+        self._inbox: list[str] = []
+        self._dispute: str | None = None
+        self._promise: PromiseToPay | None = None
+        self._paid_at_promise = 0
+        self._escalation: str | None = None
+        self._visits: Counter[str] = Counter()
+        self._paused_for = timedelta(0)  # total time the case stood still (dispute, promise, operator)
+        self._pause_depth = 0
+        self._messages: list[SentMessage] = []
+        self._history: list[HistoryEntry] = []
+        self._recorded = 0
+
+    # --- run ---------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseState:
+        self._note("started", detail=f"flow {self._flow.name} v{case.flow_version}")
+        step_id: str | None = self._flow.start
+        while step_id is not None and self._outcome is None:
+            step_id = await self._run_step(step_id)
+        await self._record()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    async def _run_step(self, step_id: str) -> str | None:
+        step = self._flow.steps[step_id]
+        self._enter(step_id)
+        if isinstance(step, EndStep):
+            self._finish(step.outcome)
+            return None
+        if isinstance(step, WaitStep):
+            return await self._wait(step_id, step)
+        if isinstance(step, EscalateStep):
+            return await self._escalate(step_id, step)
+        if isinstance(step, BranchStep):
+            following = self._branch(step_id, step)
+        elif isinstance(step, SendStep):
+            await self._send(step_id, step.channel, step.template)
+            following = step.next
+        else:
+            await self._offer_plan(step_id, step)
+            following = step.next
+        return await self._apply_inbox(following)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _enter(self, step_id: str) -> None:
+        self._step = step_id
+        self._visits[step_id] += 1
+        self._next_action = None
+        self._publish()
+
+    async def _send(self, step_id: str, channel: str, template: str, plans: list[PlanProposal] | None = None) -> None:
+        missing = self._missing_recipient(channel)
+        if missing:
+            self._note("send_skipped", step_id, f"{channel} {template}: {missing}")
+            return
+        request = SendRequest(
+            key=f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}",
+            case_id=self._case.case_id,
+            step_id=step_id,
+            channel=channel,
+            template=template,
+            debtor=self._case.debtor,
+            invoice=self._case.invoice,
+            amount_open_cents=self._amount_open,
+            plans=plans or [],
+        )
+        try:
+            result: SendResult = await workflow.execute_activity(
+                "send_message", request, result_type=SendResult,
+                start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
+            self._note("send_failed", step_id, f"{channel} {template}: {cause}")
+            return
+        self._messages.append(SentMessage(
+            step_id=step_id, channel=channel, template=template,
+            message_id=result.message_id, status=result.status, at=workflow.now(),
+        ))
+        self._note(f"{channel}_{result.status}", step_id, f"{template} via {result.provider}")
+
+    def _missing_recipient(self, channel: str) -> str | None:
+        debtor = self._case.debtor
+        needed = {"email": debtor.email, "sms": debtor.phone, "call": debtor.phone, "letter": debtor.address}
+        if not needed[channel]:
+            what = {"email": "email address", "sms": "phone number", "call": "phone number", "letter": "postal address"}
+            return f"debtor has no {what[channel]}"
+        return None
+
+    async def _wait(self, step_id: str, step: WaitStep) -> str | None:
+        """Wait until a date or for a duration. Time spent paused does not count: after a dispute
+        or a promise the flow goes on where it stood, its dates shifted by the pause."""
+        started, paused_before = workflow.now(), self._paused_for
+        if step.if_passed and self._wait_deadline(step, started, paused_before) <= started:
+            self._note("wait_skipped", step_id, "its date had already passed")
+            return await self._apply_inbox(step.if_passed)
+        self._wake_kinds = tuple(step.wake_on)
+        self._woken = False
+        try:
+            while True:
+                deadline = self._wait_deadline(step, started, paused_before)
+                remaining = deadline - workflow.now()
+                if remaining <= timedelta(0) or self._woken:
+                    return step.next
+                self._next_action = NextAction(step=step.next, description=f"{step.next} after {step_id}", at=deadline)
+                self._publish()
+                await self._block(remaining, wake=True)
+                if self._inbox:
+                    following = await self._apply_inbox(STAY)
+                    if following != STAY:
+                        return following
+        finally:
+            self._wake_kinds = ()
+
+    def _wait_deadline(self, step: WaitStep, started: datetime, paused_before: timedelta) -> datetime:
+        """Dates move by all the time the case stood still; durations by the pauses during the wait."""
+        if step.until is not None:
+            anchor = self._case.invoice.due_on if step.until.date == "due_date" else self._case.invoice.issued_on
+            return self._clock.at_date(anchor + timedelta(days=step.until.offset_days)) + self._paused_for
+        return started + self._clock.duration(hours=step.duration_hours) + (self._paused_for - paused_before)
+
+    def _branch(self, step_id: str, step: BranchStep) -> str:
+        for case in step.cases:
+            if self._holds(case.when):
+                self._note("branch", step_id, f"-> {case.next}")
+                return case.next
+        self._note("branch", step_id, f"-> {step.otherwise} (otherwise)")
+        return step.otherwise
+
+    def _holds(self, condition) -> bool:
+        if isinstance(condition, Opened):
+            return bool({"opened", "clicked"} & self._facts.get(condition.step, set()))
+        if isinstance(condition, Clicked):
+            return "clicked" in self._facts.get(condition.step, set())
+        if isinstance(condition, KeyPressed):
+            return f"key:{condition.key}" in self._facts.get(condition.step, set())
+        if isinstance(condition, AmountOpenAbove):
+            return self._amount_open > condition.cents
+        if isinstance(condition, DebtorIs):
+            return self._case.debtor.type == condition.is_
+        raise ValueError(f"unknown condition {condition!r}")
+
+    async def _offer_plan(self, step_id: str, step: OfferPlanStep) -> None:
+        plans = [
+            PlanProposal(terms=terms, term_amounts_cents=split_into_terms(self._amount_open, terms))
+            for terms in range(2, step.max_terms + 1)
+            if self._amount_open // terms >= step.min_term_cents
+        ]
+        if not plans:
+            self._note("plan_not_offered", step_id, "amount open too small for the minimum term amount")
+            return
+        await self._send(step_id, step.channel, step.template, plans)
+        self._note("plan_offered", step_id, f"2 to {plans[-1].terms} terms")
+
+    async def _escalate(self, step_id: str, step: EscalateStep) -> str | None:
+        self._escalation = step.reason
+        self._note("escalated", step_id, step.reason)
+        try:
+            while True:
+                self._status = "escalated"
+                self._next_action = NextAction(step=step.next or "end", description="waiting for an operator")
+                self._publish()
+                await self._block(None)
+                following = await self._apply_inbox(STAY, resumable=True)
+                if following == RESUMED and step.next is None:
+                    self._finish("closed_by_operator")
+                    return None
+                if following == RESUMED:
+                    self._status = "active"
+                    return step.next
+                if following != STAY:
+                    return following
+        finally:
+            self._escalation = None
+
+    # --- signals: the inbox ------------------------------------------------------------------
+
+    async def _apply_inbox(self, following: str | None, resumable: bool = False) -> str | None:
+        """Apply queued events in order. Returns the step to go to, STAY, or None when finished.
+        With `resumable` (an escalated case), operator_resume returns RESUMED."""
+        while self._inbox and self._outcome is None:
+            event = self._inbox.pop(0)
+            if event == "operator_cancel":
+                self._finish("cancelled")
+            elif event == "operator_resume":
+                if resumable:
+                    return RESUMED
+                self._note("ignored", detail="resume: case was not paused")
+            elif event == "operator_pause":
+                following = await self._pause("operator", following)
+            else:
+                following = await self._follow_route(event, following)
+        return None if self._outcome is not None else following
+
+    async def _follow_route(self, event: str, following: str | None) -> str | None:
+        route: Route = getattr(self._flow.signals, event)
+        if route.action == "end":
+            self._finish(route.outcome)
+            return None
+        if route.action == "goto":
+            self._note("route", detail=f"{event} -> {route.step}")
+            return route.step
+        if route.action == "pause":
+            return await self._pause(PAUSE_BY_EVENT.get(event, "operator"), following)
+        return following
+
+    async def _pause(self, reason: PauseReason, following: str | None) -> str | None:
+        """Hold the case until what paused it is over; then go on to `following` (or a route's step)."""
+        self._status = PAUSE_STATUS[reason]
+        self._note("paused", detail=reason)
+        started = workflow.now()
+        self._pause_depth += 1
+        try:
+            return await self._hold_paused(reason, following)
+        finally:
+            self._pause_depth -= 1
+            if self._pause_depth == 0:  # a pause inside a pause is counted once
+                self._paused_for += workflow.now() - started
+
+    async def _hold_paused(self, reason: PauseReason, following: str | None) -> str | None:
+        while self._outcome is None:
+            self._next_action = self._pause_next_action(reason)
+            self._publish()
+            await self._block(self._until_promise_due() if reason == "promise" else None)
+            if reason == "promise" and (self._promise_kept() or self._until_promise_due() <= timedelta(0)):
+                self._inbox.insert(0, "promise_due")
+            if not self._inbox:
+                continue
+            event = self._inbox.pop(0)
+            if event == "operator_cancel":
+                self._finish("cancelled")
+            elif event == "operator_resume" or event in PAUSE_ENDERS[reason]:
+                resumed = await self._end_pause(reason, event, following)
+                if self._outcome is None and self._status == PAUSE_STATUS[reason]:
+                    self._status = "active"
+                    self._note("resumed", detail=event)
+                return resumed
+            elif event == "dispute_opened" and reason != "dispute":
+                return await self._follow_route(event, following)
+            elif event not in OPERATOR_EVENTS and getattr(self._flow.signals, event).action == "end":
+                await self._follow_route(event, following)
+            else:
+                self._note("noted_while_paused", detail=event)
+        return None
+
+    async def _end_pause(self, reason: PauseReason, event: str, following: str | None) -> str | None:
+        if event == "promise_due":
+            kept = self._promise_kept()
+            self._promise = None
+            self._note("promise_kept" if kept else "promise_broken")
+            return following if kept else await self._follow_route("broken_promise", following)
+        self._dispute = None
+        self._promise = None
+        if reason == "dispute" and event != "operator_resume":
+            return await self._follow_route(event, following)
+        return following
+
+    def _promise_kept(self) -> bool:
+        promise = self._promise
+        return promise is not None and self._amount_paid - self._paid_at_promise >= promise.amount_cents
+
+    def _until_promise_due(self) -> timedelta:
+        if self._promise is None:
+            return timedelta(0)
+        # the promised day itself counts: the promise is due at the end of it
+        due = self._clock.at_date(self._promise.promised_on + timedelta(days=1))
+        return due - workflow.now()
+
+    def _pause_next_action(self, reason: PauseReason) -> NextAction:
+        if reason == "promise" and self._promise is not None:
+            return NextAction(step=self._step, description="check the promise to pay",
+                              at=workflow.now() + self._until_promise_due())
+        waiting_for = {"dispute": "the dispute to be resolved", "operator": "an operator to resume"}
+        return NextAction(step=self._step, description=f"waiting for {waiting_for.get(reason, reason)}")
+
+    async def _block(self, timeout: timedelta | None, wake: bool = False) -> None:
+        """Wait until a signal arrives (or, with `wake`, a `wake_on` channel event), at most `timeout`."""
+        await self._record()
+        try:
+            await workflow.wait_condition(lambda: bool(self._inbox) or (wake and self._woken), timeout=timeout)
+        except TimeoutError:
+            pass
+
+    @workflow.signal
+    def payment_received(self, payment: PaymentReceived) -> None:
+        if payment.payment_id in self._payment_ids or self._outcome is not None:
+            return
+        if payment.currency != self._case.invoice.currency or payment.amount_cents <= 0:
+            self._note("payment_rejected", detail=f"{payment.payment_id}: wrong currency or amount")
+            return
+        self._payment_ids.add(payment.payment_id)
+        self._amount_paid += payment.amount_cents
+        self._amount_open -= payment.amount_cents
+        amount = format_amount(payment.amount_cents, payment.currency, "en")
+        self._note("payment", detail=f"{payment.payment_id}: {amount}")
+        self._inbox.append("full_payment" if self._amount_open <= 0 else "partial_payment")
+
+    @workflow.signal
+    def dispute_opened(self, dispute: DisputeOpened) -> None:
+        self._dispute = dispute.reason
+        self._note("dispute_opened", detail=dispute.reason)
+        self._inbox.append("dispute_opened")
+
+    @workflow.signal
+    def dispute_resolved(self, resolution: DisputeResolved) -> None:
+        self._note("dispute_resolved", detail=f"{resolution.outcome} {resolution.note}".strip())
+        self._inbox.append(f"dispute_{resolution.outcome}")
+
+    @workflow.signal
+    def promise_to_pay(self, promise: PromiseToPay) -> None:
+        self._promise = promise
+        self._paid_at_promise = self._amount_paid
+        amount = format_amount(promise.amount_cents, self._case.invoice.currency, "en")
+        self._note("promise_to_pay", detail=f"{amount} on {promise.promised_on.isoformat()}")
+        self._inbox.append("promise_to_pay")
+
+    @workflow.signal
+    def channel_event(self, event: ChannelEvent) -> None:
+        if event.event_id in self._event_ids:
+            return
+        self._event_ids.add(event.event_id)
+        fact = f"key:{event.key}" if event.kind == "key_pressed" else event.kind
+        self._facts.setdefault(event.step_id, set()).add(fact)
+        self._note(f"channel_{event.kind}", event.step_id, event.key or "")
+        if event.kind in self._wake_kinds:
+            self._woken = True
+
+    @workflow.signal
+    def pause(self, action: OperatorAction) -> None:
+        self._operator("operator_pause", action)
+
+    @workflow.signal
+    def resume(self, action: OperatorAction) -> None:
+        self._operator("operator_resume", action)
+
+    @workflow.signal
+    def cancel(self, action: OperatorAction) -> None:
+        self._operator("operator_cancel", action)
+
+    def _operator(self, event: str, action: OperatorAction) -> None:
+        self._note(event, detail=f"by {action.by} {action.note}".strip())
+        self._inbox.append(event)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return CaseState(
+            case_id=self._case.case_id,
+            flow_name=self._flow.name,
+            flow_version=self._case.flow_version,
+            status=self._status,
+            outcome=self._outcome,
+            current_step=self._step,
+            next_action=self._next_action,
+            amount_open_cents=self._amount_open,
+            amount_paid_cents=self._amount_paid,
+            currency=self._case.invoice.currency,
+            dispute=self._dispute,
+            promise=self._promise,
+            escalation_reason=self._escalation,
+            messages=list(self._messages),
+            history=list(self._history),
+        )
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _finish(self, outcome: str) -> None:
+        self._outcome = outcome
+        self._status = {"paid": "paid", "cancelled": "cancelled"}.get(outcome, "closed")
+        self._next_action = None
+        self._note("ended", detail=outcome)
+        self._publish()
+
+    def _note(self, kind: str, step: str | None = None, detail: str = "") -> None:
+        self._history.append(HistoryEntry(
+            seq=len(self._history) + 1, at=workflow.now(), kind=kind, step=step, detail=detail))
+
+    def _publish(self) -> None:
+        """Keep the search attributes and the one-line summary in the Temporal UI current."""
+        workflow.upsert_search_attributes(case_search_attributes(
+            status=self._status, step=self._step, amount_open_cents=self._amount_open,
+            flow_name=self._flow.name, flow_version=self._case.flow_version,
+            debtor_id=self._case.debtor.id, invoice_number=self._case.invoice.number,
+        ))
+        amount = format_amount(self._amount_open, self._case.invoice.currency, "en")
+        summary = f"{self._status} at {self._step}, {amount} open"
+        if self._next_action is not None:
+            when = f" at {self._next_action.at:%Y-%m-%d %H:%M} UTC" if self._next_action.at else ""
+            summary += f"; next: {self._next_action.description}{when}"
+        workflow.set_current_details(summary)
+
+    async def _record(self) -> None:
+        """Write new history entries and the case's standing to the store (idempotent by seq)."""
+        if self._recorded == len(self._history):
+            return
+        report = ProgressReport(
+            case_id=self._case.case_id, workflow_id=workflow.info().workflow_id,
+            status=self._status, current_step=self._step, amount_open_cents=self._amount_open,
+            entries=self._history[self._recorded:],
+        )
+        await workflow.execute_activity(
+            "record_progress", report, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY,
+        )
+        self._recorded = len(self._history)
+
