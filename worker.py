@@ -41,7 +41,7 @@ def build_worker(client: Client, settings: Settings, activities: CollectionActiv
         workflows=[CollectionWorkflow],
         activities=activities.all(),
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_activities=executor._max_workers,
     )
 
 

@@ -38,7 +38,7 @@ class InvoiceInfo(BaseModel):
 
 
 class CaseInput(BaseModel):
-    case_id: int
+    case_id: str
     flow: FlowDefinition
     flow_version: int
     debtor: DebtorInfo
@@ -110,7 +110,7 @@ class NextAction(BaseModel):
 
 
 class CaseState(BaseModel):
-    case_id: int
+    case_id: str
     flow_name: str
     flow_version: int
     status: CaseStatus
@@ -137,7 +137,7 @@ class PlanProposal(BaseModel):
 
 class SendRequest(BaseModel):
     key: str  # workflow id + step id + visit: the idempotency key of this message
-    case_id: int
+    case_id: str
     step_id: str
     channel: str
     template: str
@@ -155,7 +155,7 @@ class SendResult(BaseModel):
 
 
 class ProgressReport(BaseModel):
-    case_id: int
+    case_id: str
     workflow_id: str
     status: str
     current_step: str

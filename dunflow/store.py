@@ -5,6 +5,7 @@ SQLite file by default; `DUNFLOW_DATABASE_URL` points it at PostgreSQL.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -47,8 +48,13 @@ class Invoice(SQLModel, table=True):
     due_on: date
 
 
+def new_case_id() -> str:
+    """Random, so ids never repeat across databases (and Temporal keeps old `case-<id>` histories)."""
+    return secrets.token_hex(8)
+
+
 class Case(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: str = Field(default_factory=new_case_id, primary_key=True, max_length=32)
     invoice_number: str = Field(foreign_key="invoice.number", unique=True)
     debtor_id: str = Field(foreign_key="debtor.id", index=True)
     flow_name: str = Field(max_length=100)
@@ -66,7 +72,7 @@ class Case(SQLModel, table=True):
         return workflow_id_for(self.id)
 
 
-def workflow_id_for(case_id: int | None) -> str:
+def workflow_id_for(case_id: str) -> str:
     return f"case-{case_id}"
 
 
@@ -81,7 +87,7 @@ class FlowVersion(SQLModel, table=True):
 
 class Payment(SQLModel, table=True):
     payment_id: str = Field(primary_key=True, max_length=200)
-    case_id: int = Field(foreign_key="case.id", index=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
     amount_cents: int
     currency: str = Field(max_length=3)
     paid_at: datetime = _timestamp()
@@ -92,7 +98,7 @@ class Payment(SQLModel, table=True):
 class Message(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)  # workflow id + step id + visit: one send per key
-    case_id: int = Field(foreign_key="case.id", index=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
     step_id: str = Field(max_length=100)
     channel: str = Field(max_length=10)
     template: str = Field(max_length=100)
@@ -112,7 +118,7 @@ class CaseEvent(SQLModel, table=True):
     __tablename__ = "event"
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=300)
-    case_id: int = Field(foreign_key="case.id", index=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
     kind: str = Field(max_length=50)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     message_id: int | None = Field(default=None, foreign_key="message.id")
@@ -142,9 +148,9 @@ def create_schema(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine)
 
 
-def messages_of_case(session: Session, case_id: int) -> list[Message]:
+def messages_of_case(session: Session, case_id: str) -> list[Message]:
     return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(Message.id)))
 
 
-def events_of_case(session: Session, case_id: int) -> list[CaseEvent]:
+def events_of_case(session: Session, case_id: str) -> list[CaseEvent]:
     return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))

@@ -15,7 +15,7 @@ from dunflow.settings import Settings
 @dataclass(frozen=True)
 class OutgoingMessage:
     message_id: int
-    case_id: int
+    case_id: str
     channel: str
     recipient: str
     subject: str

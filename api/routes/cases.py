@@ -45,7 +45,7 @@ async def create_case(body: CaseIn, response: Response, session: SessionDep, cli
 
 
 @router.get("/{case_id}")
-async def get_case(case_id: int, session: SessionDep, client: TemporalDep) -> dict:
+async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> dict:
     """The case: where its flow stands (from Temporal), its messages and events (from the store)."""
     case = _case_or_404(session, case_id)
     state, state_error = None, None
@@ -67,7 +67,7 @@ async def get_case(case_id: int, session: SessionDep, client: TemporalDep) -> di
 
 
 @router.post("/{case_id}/payments", status_code=status.HTTP_202_ACCEPTED)
-async def post_payment(case_id: int, body: PaymentIn, response: Response, session: SessionDep,
+async def post_payment(case_id: str, body: PaymentIn, response: Response, session: SessionDep,
                        client: TemporalDep) -> dict:
     """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing."""
     case = _case_or_404(session, case_id)
@@ -95,10 +95,10 @@ async def post_payment(case_id: int, body: PaymentIn, response: Response, sessio
 
 
 @router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED)
-async def open_dispute(case_id: int, body: DisputeIn, session: SessionDep, client: TemporalDep) -> dict:
+async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: TemporalDep) -> dict:
     """The debtor disputes the invoice: the flow pauses (per the flow's route) until resolved."""
     handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await handle.query(CollectionWorkflow.state)
+    state = await _open_state(handle, case_id)
     if state.status == "disputed":
         raise ApiError(409, f"case {case_id} already has an open dispute: {state.dispute}")
     await _signal(handle, CollectionWorkflow.dispute_opened, DisputeOpened(reason=body.reason))
@@ -106,10 +106,10 @@ async def open_dispute(case_id: int, body: DisputeIn, session: SessionDep, clien
 
 
 @router.post("/{case_id}/disputes/resolve", status_code=status.HTTP_202_ACCEPTED)
-async def resolve_dispute(case_id: int, body: DisputeResolutionIn, session: SessionDep, client: TemporalDep) -> dict:
+async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: SessionDep, client: TemporalDep) -> dict:
     """Close the open dispute: `upheld` (the debtor is right) or `rejected` (collection goes on)."""
     handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await handle.query(CollectionWorkflow.state)
+    state = await _open_state(handle, case_id)
     if state.status != "disputed":
         raise ApiError(409, f"case {case_id} has no open dispute (status {state.status})")
     await _signal(handle, CollectionWorkflow.dispute_resolved, DisputeResolved(**body.model_dump()))
@@ -117,12 +117,12 @@ async def resolve_dispute(case_id: int, body: DisputeResolutionIn, session: Sess
 
 
 @router.post("/{case_id}/promises", status_code=status.HTTP_202_ACCEPTED)
-async def promise_to_pay(case_id: int, body: PromiseIn, session: SessionDep, client: TemporalDep) -> dict:
+async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, client: TemporalDep) -> dict:
     """The debtor promises to pay an amount by a date: the flow pauses until then."""
     if body.promised_on < date.today():
         raise ApiError(422, f"promised_on {body.promised_on} is in the past", where="promised_on")
     handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await handle.query(CollectionWorkflow.state)
+    state = await _open_state(handle, case_id)
     if body.amount_cents > state.amount_open_cents:
         raise ApiError(422, f"amount_cents {body.amount_cents} is more than the {state.amount_open_cents} open",
                        where="amount_cents")
@@ -131,28 +131,28 @@ async def promise_to_pay(case_id: int, body: PromiseIn, session: SessionDep, cli
 
 
 @router.post("/{case_id}/pause", status_code=status.HTTP_202_ACCEPTED)
-async def pause_case(case_id: int, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
+async def pause_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """An operator holds the case until resumed."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.pause, body,
                                   allowed=("active", "escalated"), what="paused")
 
 
 @router.post("/{case_id}/resume", status_code=status.HTTP_202_ACCEPTED)
-async def resume_case(case_id: int, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
+async def resume_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """Resume a paused, disputed or promised case, or take an escalated case on to its next step."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.resume, body,
                                   allowed=("paused", "disputed", "promised", "escalated"), what="resumed")
 
 
 @router.post("/{case_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-async def cancel_case(case_id: int, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
+async def cancel_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """Stop collecting this case for good."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.cancel, body,
                                   allowed=None, what="cancelled")
 
 
 @router.post("/{case_id}/channel-events", status_code=status.HTTP_202_ACCEPTED)
-async def channel_event(case_id: int, body: ChannelEventIn, session: SessionDep, client: TemporalDep) -> dict:
+async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep, client: TemporalDep) -> dict:
     """Report what happened to a message the case sent (delivered, opened, a key pressed, ...)."""
     case = _case_or_404(session, case_id)
     message = session.get(Message, body.message_id)
@@ -191,7 +191,7 @@ def _case_summary(case: Case) -> dict:
     }
 
 
-def _case_or_404(session: Session, case_id: int) -> Case:
+def _case_or_404(session: Session, case_id: str) -> Case:
     case = session.get(Case, case_id)
     if case is None:
         raise ApiError(404, f"no case with id {case_id}", where="case_id")
@@ -217,6 +217,17 @@ async def _open_handle(client: Client, case: Case) -> WorkflowHandle:
     return handle
 
 
+async def _open_state(handle: WorkflowHandle, case_id: str) -> CaseState:
+    """The state of a running case; a 409 when its flow has just ended."""
+    try:
+        state = await handle.query(CollectionWorkflow.state)
+    except RPCError as error:
+        raise ApiError(503, f"Temporal could not be asked about case {case_id}: {error.message}") from None
+    if state.status in FINAL_STATUSES:
+        raise ApiError(409, f"case {case_id} is closed ({state.status}); only open cases take signals")
+    return state
+
+
 async def _signal(handle: WorkflowHandle, signal, payload) -> None:
     try:
         await handle.signal(signal, payload)
@@ -231,11 +242,11 @@ def _temporal_error(error: RPCError, case: Case) -> ApiError:
     return ApiError(503, f"Temporal is unreachable: {error.message}; try again")
 
 
-async def _operator_action(session: Session, client: Client, case_id: int, signal, body: OperatorActionIn | None,
+async def _operator_action(session: Session, client: Client, case_id: str, signal, body: OperatorActionIn | None,
                            allowed: tuple[str, ...] | None, what: str) -> dict:
     handle = await _open_handle(client, _case_or_404(session, case_id))
     if allowed is not None:
-        state: CaseState = await handle.query(CollectionWorkflow.state)
+        state = await _open_state(handle, case_id)
         if state.status not in allowed:
             raise ApiError(409, f"case {case_id} is {state.status} and cannot be {what}")
     await _signal(handle, signal, OperatorAction(**(body or OperatorActionIn()).model_dump()))

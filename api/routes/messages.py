@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/messages", tags=["messages"])
 
 
 @router.get("")
-def list_messages(session: SessionDep, case_id: int | None = None,
+def list_messages(session: SessionDep, case_id: str | None = None,
                   limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
     """Messages, newest first; `case_id` narrows them to one case."""
     query = select(Message).order_by(Message.id.desc()).limit(limit)

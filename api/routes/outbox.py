@@ -17,7 +17,7 @@ pages = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-def outbox_page(request: Request, session: SessionDep, settings: SettingsDep, case_id: int | None = None):
+def outbox_page(request: Request, session: SessionDep, settings: SettingsDep, case_id: str | None = None):
     query = select(Message).order_by(Message.id.desc()).limit(200)
     if case_id is not None:
         query = query.where(Message.case_id == case_id)

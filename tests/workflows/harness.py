@@ -73,7 +73,7 @@ class FlowHarness:
         return await handle.query(CollectionWorkflow.state)
 
     def messages(self, handle: WorkflowHandle) -> list[Message]:
-        case_id = int(handle.id.removeprefix("case-"))
+        case_id = handle.id.removeprefix("case-")
         with Session(self.engine) as session:
             return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(Message.id)))
 
@@ -105,7 +105,8 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings):
     harness = FlowHarness(env=env, engine=engine, settings=settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(env.client, task_queue=settings.task_queue, workflows=[CollectionWorkflow],
-                          activities=activities.all(), activity_executor=executor):
+                          activities=activities.all(), activity_executor=executor,
+                          max_concurrent_activities=8):
             try:
                 yield harness
             finally:

@@ -1,0 +1,1 @@
+"""The process designers' flow editor (BPMN): see README; built in its own issue."""

@@ -1,0 +1,44 @@
+"""The API against a real Temporal dev server (the `temporal` binary) and an in-process worker."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from dunflow.search_attributes import ALL_KEYS
+from tests.support.binaries import temporal_cli
+from worker import build_activities, build_worker
+
+
+@pytest.fixture(scope="session")
+async def dev_server():
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=ALL_KEYS,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def api(dev_server, settings):
+    """An HTTP client for the app, with a worker for its cases on a queue of its own."""
+    settings.temporal_address = dev_server.client.service_client.config.target_host
+    settings.task_queue = f"api-test-{uuid.uuid4().hex}"
+    settings.day_seconds = 3600  # a flow day lasts an hour: nothing moves on by itself during a test
+    app = create_app(settings)
+    activities = build_activities(settings)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(dev_server.client, settings, activities, executor):
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://dunflow.test") as client:
+                    client.app = app
+                    yield client

@@ -1,0 +1,1 @@
+"""Deterministic workflow code: CollectionWorkflow interprets a pinned flow definition."""
