@@ -89,6 +89,8 @@ class CollectionWorkflow:
         self._event_ids: set[str] = set()
         self._facts: dict[str, set[str]] = {}  # step id -> {"opened", "key:1", ...}
         self._wake_kinds: tuple[str, ...] = ()
+        self._last_send_step: str | None = None
+        self._events_since_send: set[str] = set()  # event kinds of the last message sent
         self._woken = False
         self._inbox: list[str] = []
         self._dispute: str | None = None
@@ -147,6 +149,7 @@ class CollectionWorkflow:
         if missing:
             self._note("send_skipped", step_id, f"{channel} {template}: {missing}")
             return
+        self._last_send_step, self._events_since_send = step_id, set()
         request = SendRequest(
             key=f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}",
             case_id=self._case.case_id,
@@ -189,7 +192,7 @@ class CollectionWorkflow:
             self._note("wait_skipped", step_id, "its date had already passed")
             return await self._apply_inbox(step.if_passed)
         self._wake_kinds = tuple(step.wake_on)
-        self._woken = False
+        self._woken = bool(self._events_since_send & set(step.wake_on))  # e.g. a key pressed during the send
         try:
             while True:
                 deadline = self._wait_deadline(step, started, paused_before)
@@ -416,8 +419,9 @@ class CollectionWorkflow:
         fact = f"key:{event.key}" if event.kind == "key_pressed" else event.kind
         self._facts.setdefault(event.step_id, set()).add(fact)
         self._note(f"channel_{event.kind}", event.step_id, event.key or "")
-        if event.kind in self._wake_kinds:
-            self._woken = True
+        if event.step_id == self._last_send_step:  # a wait wakes only for the message it follows
+            self._events_since_send.add(event.kind)
+            self._woken = self._woken or event.kind in self._wake_kinds
 
     @workflow.signal
     def pause(self, action: OperatorAction) -> None:

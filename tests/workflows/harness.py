@@ -13,7 +13,8 @@ from datetime import date, datetime, time, timedelta
 from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.service import RPCError
+from temporalio.worker import Replayer, Worker
 
 from activities.collection import CollectionActivities
 from activities.providers import build_providers
@@ -113,5 +114,13 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings):
                 for handle in harness.handles:  # leave nothing running for the next test
                     try:
                         await handle.terminate("test finished")
-                    except Exception:
-                        pass
+                    except RPCError:
+                        pass  # it had already finished
+    await replay_all(env, harness.handles)
+
+
+async def replay_all(env: WorkflowEnvironment, handles: list[WorkflowHandle]) -> None:
+    """Every history a test produced replays against the workflow code: proof it is deterministic."""
+    replayer = Replayer(workflows=[CollectionWorkflow], data_converter=env.client.data_converter)
+    for handle in handles:
+        await replayer.replay_workflow(await handle.fetch_history())
