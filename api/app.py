@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.temporal = await connect(settings, lazy=True)
+        app.state.temporal_connected = False
         yield
         engine.dispose()
 

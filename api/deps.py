@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.errors import ApiError
 from dunflow.settings import Settings
 
 
@@ -17,8 +18,18 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal
+async def get_temporal(request: Request) -> Client:
+    """The Temporal client; until its first connection succeeds, a 503 before anything is written."""
+    client: Client = request.app.state.temporal
+    if not request.app.state.temporal_connected:
+        try:
+            await client.service_client.check_health()
+        except Exception:  # the lazy client raises a plain RuntimeError when it cannot connect
+            address = request.app.state.settings.temporal_address
+            raise ApiError(503, f"Temporal is unreachable at {address}; nothing was changed, "
+                                "try again when it is up") from None
+        request.app.state.temporal_connected = True
+    return client
 
 
 def get_app_settings(request: Request) -> Settings:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+log = logging.getLogger("dunflow.api")
 
 
 class ApiError(Exception):
@@ -20,7 +24,10 @@ class ApiError(Exception):
         return {"error": self.message, "problems": [problem] if problem else [], **self.extra}
 
 
-def _where(location: tuple) -> str:
+def _where(error: dict) -> str:
+    if error["type"] == "json_invalid":
+        return "body"
+    location = error["loc"]
     parts = [str(part) for part in location]
     if parts and parts[0] == "body":
         parts = parts[1:]
@@ -31,6 +38,8 @@ def _problem_text(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         return "is required"
+    if error["type"] == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'syntax error')} at character {error['loc'][-1]})"
     return message
 
 
@@ -41,6 +50,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [{"where": _where(item["loc"]), "problem": _problem_text(item)} for item in error.errors()]
+        problems = [{"where": _where(item), "problem": _problem_text(item)} for item in error.errors()]
         summary = "; ".join(f"{p['where']}: {p['problem']}" for p in problems)
         return JSONResponse(status_code=422, content={"error": f"invalid request: {summary}", "problems": problems})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content={
+            "error": "internal error: it has been logged; nothing was changed by this request", "problems": []})

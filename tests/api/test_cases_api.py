@@ -258,3 +258,26 @@ async def test_outbox_page_lists_messages(api):
 
     page = await eventually(listed)
     assert page.status_code == 200 and case_id in page.text and "jan@example.nl" in page.text
+
+
+async def test_malformed_json_and_a_list_body_are_refused(api):
+    broken = await api.post("/api/cases", content=b'{"debtor": ', headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+    assert problem_where(broken) == ["body"] and "not valid JSON" in broken.json()["error"]
+    listed = await api.post("/api/cases", json=[new_case()])
+    assert listed.status_code == 422 and problem_where(listed) == ["body"]
+
+
+async def test_temporal_unreachable_is_a_503_and_writes_nothing(settings):
+    import httpx
+
+    from api.app import create_app
+
+    settings.temporal_address = "127.0.0.1:9"  # nothing listens there
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dunflow.test") as client:
+            response = await client.post("/api/cases", json=new_case())
+        assert response.status_code == 503 and "Temporal is unreachable" in response.json()["error"]
+        with Session(app.state.engine) as session:
+            assert session.exec(select(Case)).all() == []
