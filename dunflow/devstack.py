@@ -53,7 +53,7 @@ def temporal_dev_command(settings: Settings) -> list[str]:
         find_binary("temporal"), "server", "start-dev",
         "--ip", host, "--port", str(port), "--ui-port", str(settings.temporal_ui_port),
         "--db-filename", str(settings.data_dir.resolve() / "temporal.db"),
-        "--namespace", settings.temporal_namespace, "--log-level", "warn",
+        "--namespace", settings.temporal_namespace, "--log-level", "error",
         *dev_server_flags(),
     ]
 
