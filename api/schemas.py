@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator, model_validator
 
 from dunflow.flow import ChannelEventKind
 from dunflow.money import check_currency
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
+Currency = Annotated[str, AfterValidator(check_currency), Field(description="ISO 4217 code, e.g. EUR")]
 
 
 class _Body(BaseModel):
@@ -41,14 +42,9 @@ class DebtorIn(_Body):
 class InvoiceIn(_Body):
     number: str = Field(min_length=1, max_length=100)
     amount_cents: StrictInt = Field(gt=0, description="the amount in cents: 12345 is 123.45")
-    currency: str = Field(description="ISO 4217 code, e.g. EUR")
+    currency: Currency
     issued_on: date
     due_on: date
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, code: str) -> str:
-        return check_currency(code)
 
     @model_validator(mode="after")
     def _due_after_issue(self) -> "InvoiceIn":
@@ -66,13 +62,8 @@ class CaseIn(_Body):
 class PaymentIn(_Body):
     payment_id: str = Field(min_length=1, max_length=200)
     amount_cents: StrictInt = Field(gt=0)
-    currency: str
+    currency: Currency
     paid_at: datetime
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, code: str) -> str:
-        return check_currency(code)
 
 
 class DisputeIn(_Body):

@@ -30,7 +30,7 @@ def _raise_for(error: TwilioRestException, what: str) -> None:
     raise RuntimeError(f"Twilio answered HTTP {error.status} for the {what}: {error.msg}") from None
 
 
-class TwilioSms:
+class _TwilioChannel:
     name = "twilio"
     records_in_store = False
 
@@ -38,6 +38,8 @@ class TwilioSms:
         self._settings = settings
         self._client = client
 
+
+class TwilioSms(_TwilioChannel):
     def send(self, message: OutgoingMessage) -> str:
         try:
             sent = self._client.messages.create(
@@ -63,14 +65,7 @@ def call_script(message: OutgoingMessage, gather_url: str) -> str:
     return str(response)
 
 
-class TwilioVoice:
-    name = "twilio"
-    records_in_store = False
-
-    def __init__(self, settings: Settings, client: Client):
-        self._settings = settings
-        self._client = client
-
+class TwilioVoice(_TwilioChannel):
     def send(self, message: OutgoingMessage) -> str:
         try:
             call = self._client.calls.create(
