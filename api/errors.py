@@ -12,11 +12,13 @@ log = logging.getLogger("dunflow.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, message: str, where: str | None = None, **extra):
+    def __init__(self, status_code: int, message: str, where: str | None = None,
+                 headers: dict[str, str] | None = None, **extra):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
         self.where = where
+        self.headers = headers
         self.extra = extra
 
     def body(self) -> dict:
@@ -46,7 +48,7 @@ def _problem_text(error: dict) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(status_code=error.status_code, content=error.body())
+        return JSONResponse(status_code=error.status_code, content=error.body(), headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:

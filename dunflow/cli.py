@@ -14,6 +14,8 @@ from dunflow.settings import get_settings
 app = typer.Typer(help="dunflow: accounts-receivable collection flows on Temporal.", no_args_is_help=True)
 flows_app = typer.Typer(help="Check and list collection flows.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
 
 
 def _logging() -> None:
@@ -85,6 +87,52 @@ def list_flows() -> None:
     for path in sorted(get_settings().flows_dir.glob("*.yaml")):
         flow = load_flow_yaml(path.read_text(encoding="utf-8"))
         typer.echo(f"{flow.name:12} {len(flow.steps):3} steps  {flow.title}")
+
+
+def _store_engine():
+    from dunflow.store import create_schema, make_engine
+
+    engine = make_engine(get_settings().effective_database_url)
+    create_schema(engine)
+    return engine
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: str = typer.Option(..., "--name", help="who or what uses the key, e.g. erp"),
+    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read or admin; repeat for more"),
+) -> None:
+    """Make a key and print it once: it is stored only as a hash."""
+    from dunflow.apikeys import create_key
+
+    try:
+        made = create_key(_store_engine(), name, scope)
+    except ValueError as error:
+        typer.echo(f"dunflow apikey create: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(made.key)
+    typer.echo(f"key {made.id} ({name}: {' '.join(sorted(set(scope)))}). Keep it now; it cannot be shown again.", err=True)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """Keys with their scopes; secrets are never shown."""
+    from dunflow.apikeys import list_keys
+
+    for key in list_keys(_store_engine()):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id:4}  {key.prefix}…  {key.name:20} {key.scopes:35} {state}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int = typer.Argument(..., help="the id shown by `dunflow apikey list`")) -> None:
+    """Revoke a key at once."""
+    from dunflow.apikeys import revoke_key
+
+    if revoke_key(_store_engine(), key_id) is None:
+        typer.echo(f"dunflow apikey revoke: there is no key {key_id}; see `dunflow apikey list`", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} revoked")
 
 
 if __name__ == "__main__":

@@ -98,9 +98,33 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+def dev_admin_key(settings: Settings) -> str:
+    """The development admin key of this data folder: made once, kept in the folder."""
+    from sqlmodel import Session
+
+    from dunflow.apikeys import create_key, find_active_key
+    from dunflow.store import create_schema, make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    create_schema(engine)
+    kept = settings.data_dir / "dev-admin-key"
+    try:
+        if kept.is_file():
+            with Session(engine) as session:
+                if find_active_key(session, kept.read_text().strip()) is not None:
+                    return kept.read_text().strip()
+        key = create_key(engine, "development admin (dunflow dev)", ["admin"]).key
+        kept.write_text(key + "\n")
+        kept.chmod(0o600)
+        return key
+    finally:
+        engine.dispose()
+
+
 def run_dev_stack(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_ports_free(settings)
+    admin_key = dev_admin_key(settings)
     processes: list[subprocess.Popen] = []
     stopping = False
 
@@ -115,7 +139,7 @@ def run_dev_stack(settings: Settings) -> int:
         wait_for_temporal(settings, processes[0])
         for part in ("worker", "api"):
             processes.append(subprocess.Popen([sys.executable, "-m", "dunflow", part], start_new_session=True))
-        print(_banner(settings), flush=True)
+        print(_banner(settings, admin_key), flush=True)
         while not stopping:
             for process in processes:
                 if process.poll() is not None:
@@ -128,7 +152,7 @@ def run_dev_stack(settings: Settings) -> int:
         _stop(processes)
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, admin_key: str) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     ui_host = _host_port(settings.temporal_address)[0]
     day = f"{settings.day_seconds:g} s" if settings.day_seconds else "a real day"
@@ -139,4 +163,6 @@ def _banner(settings: Settings) -> str:
         f"  Temporal UI  http://{ui_host}:{settings.temporal_ui_port}\n"
         f"  Data folder  {settings.data_dir.resolve()}\n"
         f"  Flow time    one flow day lasts {day}\n"
+        f"  API key      {admin_key}\n"
+        f"               (admin, for development; kept in {settings.data_dir / 'dev-admin-key'})\n"
     )

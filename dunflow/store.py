@@ -125,6 +125,16 @@ class CaseEvent(SQLModel, table=True):
     at: datetime = _timestamp(default_factory=utcnow)
 
 
+class ApiKey(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=12)  # the start of the key, to recognise it in a list
+    key_hash: str = Field(unique=True, max_length=64)
+    scopes: str = Field(max_length=200)  # space-separated
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    revoked_at: datetime | None = _timestamp(nullable=True, default=None)
+
+
 def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

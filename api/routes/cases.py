@@ -10,6 +10,7 @@ from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import require_scope
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import open_case
@@ -28,12 +29,13 @@ from dunflow.store import Case, Debtor, Invoice, Message, Payment, as_utc, event
 from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
+CASES_WRITE, SIGNALS_WRITE, READ = [require_scope("cases:write")], [require_scope("signals:write")], [require_scope("read")]
 
 MESSAGE_STATUS_RANK = {"sending": 0, "failed": 0, "unconfirmed": 1, "sent": 1, "delivered": 2, "answered": 2,
                        "no_answer": 2, "bounced": 3, "opened": 3, "clicked": 4, "key_pressed": 4}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=CASES_WRITE)
 async def create_case(body: CaseIn, response: Response, session: SessionDep, client: TemporalDep,
                       settings: SettingsDep) -> dict:
     """Open a case for an invoice and start its collection flow. The same invoice again returns
@@ -44,7 +46,7 @@ async def create_case(body: CaseIn, response: Response, session: SessionDep, cli
     return _case_summary(opened.case) | {"created": opened.created}
 
 
-@router.get("/{case_id}")
+@router.get("/{case_id}", dependencies=READ)
 async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> dict:
     """The case: where its flow stands (from Temporal), its messages and events (from the store)."""
     case = _case_or_404(session, case_id)
@@ -66,7 +68,7 @@ async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> di
     }
 
 
-@router.post("/{case_id}/payments", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/payments", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def post_payment(case_id: str, body: PaymentIn, response: Response, session: SessionDep,
                        client: TemporalDep) -> dict:
     """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing."""
@@ -83,6 +85,7 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
         if existing.signalled_at is not None:
             return {"payment_id": body.payment_id, "status": "duplicate", "case_id": case_id}
     handle = await _open_handle(client, case)
+    await _open_state(handle, case_id)  # its flow may have just ended, before the workflow closed
     if existing is None:
         existing = Payment(case_id=case_id, **body.model_dump())
         session.add(existing)
@@ -94,7 +97,7 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
     return {"payment_id": body.payment_id, "status": "accepted", "case_id": case_id}
 
 
-@router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: TemporalDep) -> dict:
     """The debtor disputes the invoice: the flow pauses (per the flow's route) until resolved."""
     handle = await _open_handle(client, _case_or_404(session, case_id))
@@ -105,7 +108,7 @@ async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, clien
     return {"case_id": case_id, "status": "accepted"}
 
 
-@router.post("/{case_id}/disputes/resolve", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/disputes/resolve", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: SessionDep, client: TemporalDep) -> dict:
     """Close the open dispute: `upheld` (the debtor is right) or `rejected` (collection goes on)."""
     handle = await _open_handle(client, _case_or_404(session, case_id))
@@ -116,7 +119,7 @@ async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: Sess
     return {"case_id": case_id, "status": "accepted"}
 
 
-@router.post("/{case_id}/promises", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/promises", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, client: TemporalDep) -> dict:
     """The debtor promises to pay an amount by a date: the flow pauses until then."""
     if body.promised_on < date.today():
@@ -130,28 +133,28 @@ async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, cli
     return {"case_id": case_id, "status": "accepted"}
 
 
-@router.post("/{case_id}/pause", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/pause", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def pause_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """An operator holds the case until resumed."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.pause, body,
                                   allowed=("active", "escalated"), what="paused")
 
 
-@router.post("/{case_id}/resume", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/resume", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def resume_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """Resume a paused, disputed or promised case, or take an escalated case on to its next step."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.resume, body,
                                   allowed=("paused", "disputed", "promised", "escalated"), what="resumed")
 
 
-@router.post("/{case_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def cancel_case(case_id: str, session: SessionDep, client: TemporalDep, body: OperatorActionIn | None = None) -> dict:
     """Stop collecting this case for good."""
     return await _operator_action(session, client, case_id, CollectionWorkflow.cancel, body,
                                   allowed=None, what="cancelled")
 
 
-@router.post("/{case_id}/channel-events", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{case_id}/channel-events", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep, client: TemporalDep) -> dict:
     """Report what happened to a message the case sent (delivered, opened, a key pressed, ...)."""
     case = _case_or_404(session, case_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlmodel import select
 
+from api.auth import require_scope
 from api.deps import SessionDep
 from api.routes.cases import message_view
 from dunflow.store import Message
@@ -12,7 +13,7 @@ from dunflow.store import Message
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
 
-@router.get("")
+@router.get("", dependencies=[require_scope("read")])
 def list_messages(session: SessionDep, case_id: str | None = None,
                   limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
     """Messages, newest first; `case_id` narrows them to one case."""

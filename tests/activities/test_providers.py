@@ -1,163 +1,372 @@
-"""The send activity through the real SendGrid and Twilio SDKs, answered by a local HTTP server:
-the requests they make, and that a retried send never sends twice."""
+"""`send_message` through the real SendGrid and Twilio SDKs, against a local server that answers
+like their APIs (tests/support/fake_provider_server.py), and through the outbox without credentials.
+
+The templates and the one published flow are written to a temporary folder per test, so these
+tests depend neither on the shipped templates nor on the shipped flows.
+"""
 
 from __future__ import annotations
 
 import base64
+import xml.etree.ElementTree as ET
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
 from activities.collection import CollectionActivities
-from activities.providers import build_providers
+from activities.providers import OutboxProvider, build_providers
 from api.intake import store_case
 from api.schemas import CaseIn
-from dunflow.case import DebtorInfo, InvoiceInfo, SendRequest
+from dunflow.case import DebtorInfo, InvoiceInfo, SendRequest, SendResult
+from dunflow.settings import Settings
 from dunflow.store import Message
 from dunflow.templates import TemplateCatalog
-from tests.support.fake_provider_server import FakeProviderServer
+from tests.support.fake_provider_server import FakeProviderServer, sendgrid_error, twilio_error
 
-SID = "AC" + "0123456789abcdef" * 2
-TOKEN = "twilio-test-token"
-SENDGRID_KEY = "SG.test-key"
+PUBLIC_URL = "https://dunflow.example.nl"
+SENDGRID_KEY = "SG.fake-key-for-tests"
+SENDGRID_FROM = "incasso@voorbeeld.nl"
+CREDITOR = "Voorbeeld B.V."
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "fake-auth-token"
+TWILIO_FROM = "+3197010000000"
+
+DEBTOR = DebtorInfo(id="D-1", name="Jan de Vries", email="jan@example.nl", phone="+31612345678",
+                    address="Dorpsstraat 1\n1234 AB Ergens", language="nl", type="consumer")
+INVOICE = InvoiceInfo(number="F-2024-001", amount_cents=24_500, currency="EUR",
+                      issued_on=date(2024, 3, 1), due_on=date(2024, 3, 15))
+
+# What the templates below render to for DEBTOR and INVOICE, all open.
+EMAIL_SUBJECT = "Factuur F-2024-001"
+EMAIL_BODY = "Beste Jan de Vries,\n\nEr staat nog € 245,00 open.\n\nMet vriendelijke groet,\nVoorbeeld B.V."
+SMS_BODY = "Voorbeeld B.V.: factuur F-2024-001, open € 245,00."
+CALL_SCRIPT = "Goedendag Jan de Vries. Factuur F-2024-001 staat open voor € 245,00. Toets 1 voor een regeling."
+
+TEMPLATES = {
+    "email/invoice.nl.j2": "Subject: Factuur {{ invoice.number }}\n\nBeste {{ debtor.name }},\n\n"
+                           "Er staat nog {{ amount_open }} open.\n\nMet vriendelijke groet,\n{{ creditor.name }}\n",
+    "email/invoice.en.j2": "Subject: Invoice {{ invoice.number }}\n\nDear {{ debtor.name }},\n\n"
+                           "{{ amount_open }} is still open.\n\nKind regards,\n{{ creditor.name }}\n",
+    "sms/invoice_sms.nl.j2": "{{ creditor.name }}: factuur {{ invoice.number }}, open {{ amount_open }}.\n",
+    "sms/invoice_sms.en.j2": "{{ creditor.name }}: invoice {{ invoice.number }}, open {{ amount_open }}.\n",
+    "call/robo_call.nl.j2": "Goedendag {{ debtor.name }}. Factuur {{ invoice.number }} staat open voor "
+                            "{{ amount_open }}. Toets 1 voor een regeling.\n",
+    "call/robo_call.en.j2": "Hello {{ debtor.name }}. Invoice {{ invoice.number }} is open for "
+                            "{{ amount_open }}. Press 1 for a plan.\n",
+}
+
+FLOW = """\
+name: provider_test
+title: Provider test
+description: One message per channel, then the end.
+start: send_invoice
+steps:
+  send_invoice: {type: send, channel: email, template: invoice, next: sms_invoice}
+  sms_invoice: {type: send, channel: sms, template: invoice_sms, next: robo_call}
+  robo_call: {type: send, channel: call, template: robo_call, next: closed}
+  closed: {type: end, outcome: closed_by_operator}
+signals:
+  full_payment: {action: end, outcome: paid}
+  partial_payment: {action: continue}
+  dispute_opened: {action: pause}
+  dispute_upheld: {action: end, outcome: dispute_upheld}
+  dispute_rejected: {action: continue}
+  promise_to_pay: {action: pause}
+  broken_promise: {action: goto, step: closed}
+"""
+
+STEP_OF = {"email": ("send_invoice", "invoice"), "sms": ("sms_invoice", "invoice_sms"), "call": ("robo_call", "robo_call")}
+
+
+# --- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def provider_server():
+def settings(tmp_path) -> Settings:
+    """Overrides the shared fixture: temporary templates and flows, and no credentials (the outbox)."""
+    templates_dir, flows_dir = tmp_path / "templates", tmp_path / "flows"
+    for name, text in TEMPLATES.items():
+        (templates_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (templates_dir / name).write_text(text, encoding="utf-8")
+    flows_dir.mkdir()
+    (flows_dir / "provider_test.yaml").write_text(FLOW, encoding="utf-8")
+    return Settings(
+        _env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/store.db",
+        templates_dir=templates_dir, flows_dir=flows_dir, public_url=PUBLIC_URL, creditor_name=CREDITOR,
+        sendgrid_api_key="", sendgrid_from="", twilio_account_sid="", twilio_auth_token="", twilio_from="",
+    )
+
+
+@pytest.fixture
+def server():
     with FakeProviderServer() as server:
         yield server
 
 
 @pytest.fixture
+def live_settings(settings, server) -> Settings:
+    """Fake credentials, and both SDKs pointed at the local server."""
+    return settings.model_copy(update={
+        "sendgrid_api_key": SENDGRID_KEY, "sendgrid_api_host": server.url, "sendgrid_from": SENDGRID_FROM,
+        "twilio_account_sid": TWILIO_SID, "twilio_auth_token": TWILIO_TOKEN, "twilio_from": TWILIO_FROM,
+        "twilio_api_base": server.url,
+    })
+
+
+@pytest.fixture
 def case_id(engine) -> str:
+    """A stored case for DEBTOR and INVOICE: messages refer to it."""
     body = CaseIn.model_validate({
-        "debtor": {"id": "D-1", "name": "Jan de Vries", "email": "jan@example.nl", "phone": "+31612345678"},
-        "invoice": {"number": "2026-0042", "amount_cents": 24_500, "currency": "EUR",
-                    "issued_on": "2026-11-23", "due_on": "2026-12-07"},
+        "debtor": DEBTOR.model_dump(mode="json"),
+        "invoice": INVOICE.model_dump(mode="json"),
+        "flow": "provider_test",
     })
     with Session(engine) as session:
         return store_case(session, body).case.id
 
 
-def activities_for(engine, settings) -> CollectionActivities:
+@pytest.fixture
+def live(engine, live_settings) -> CollectionActivities:
+    return activities_for(engine, live_settings)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def activities_for(engine, settings: Settings) -> CollectionActivities:
     return CollectionActivities(engine=engine, settings=settings, templates=TemplateCatalog(settings.templates_dir),
                                 providers=build_providers(settings))
 
 
-@pytest.fixture
-def connected(engine, settings, provider_server) -> CollectionActivities:
-    settings.sendgrid_api_key, settings.sendgrid_api_host = SENDGRID_KEY, provider_server.url
-    settings.twilio_account_sid, settings.twilio_auth_token = SID, TOKEN
-    settings.twilio_from, settings.twilio_api_base = "+3197010000000", provider_server.url
-    settings.public_url = "https://dunflow.example.nl"
-    return activities_for(engine, settings)
+def send_request(case_id: str, channel: str, visit: int = 1) -> SendRequest:
+    step_id, template = STEP_OF[channel]
+    return SendRequest(key=f"case-{case_id}:{step_id}:{visit}", case_id=case_id, step_id=step_id, channel=channel,
+                       template=template, debtor=DEBTOR, invoice=INVOICE, amount_open_cents=INVOICE.amount_cents)
 
 
-def request(case_id: str, channel: str, template: str, step_id: str) -> SendRequest:
-    return SendRequest(
-        key=f"case-{case_id}:{step_id}:1", case_id=case_id, step_id=step_id, channel=channel, template=template,
-        debtor=DebtorInfo(id="D-1", name="Jan de Vries", email="jan@example.nl", phone="+31612345678"),
-        invoice=InvoiceInfo(number="2026-0042", amount_cents=24_500, currency="EUR",
-                            issued_on=date(2026, 11, 23), due_on=date(2026, 12, 7)),
-        amount_open_cents=24_500,
-    )
-
-
-def stored(engine, message_id: int) -> Message:
+def messages(engine, case_id: str) -> list[Message]:
     with Session(engine) as session:
-        return session.get(Message, message_id)
+        return list(session.exec(select(Message).where(Message.case_id == case_id).order_by(Message.id)))
 
 
-def test_email_through_sendgrid_carries_case_and_message_ids(connected, provider_server, engine, case_id):
-    result = connected.send_message(request(case_id, "email", "invoice", "send_invoice"))
+def only_message(engine, case_id: str) -> Message:
+    rows = messages(engine, case_id)
+    assert len(rows) == 1, f"expected one message row, found {[(m.key, m.status) for m in rows]}"
+    return rows[0]
 
-    [sent] = provider_server.requests
-    assert sent.path == "/v3/mail/send"
-    assert sent.headers["Authorization"] == f"Bearer {SENDGRID_KEY}"
-    mail = sent.json()
-    assert mail["personalizations"][0]["to"] == [{"email": "jan@example.nl"}]
-    assert mail["from"] == {"email": "debiteuren@example.nl", "name": "Voorbeeld B.V."}
-    assert mail["subject"] == "Factuur 2026-0042 van Voorbeeld B.V."
-    assert mail["content"][0]["type"] == "text/plain" and "€ 245,00" in mail["content"][0]["value"]
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def twilio_path(resource: str) -> str:
+    return f"/2010-04-01/Accounts/{TWILIO_SID}/{resource}.json"
+
+
+# --- SendGrid --------------------------------------------------------------------------------
+
+
+def test_email_goes_through_sendgrid_with_case_and_message_ids(live, engine, server, case_id):
+    result = live.send_message(send_request(case_id, "email"))
+
+    [request] = server.requests
+    assert (request.method, request.route) == ("POST", "/v3/mail/send")
+    assert request.header("Authorization") == f"Bearer {SENDGRID_KEY}"
+    mail = request.json()
+    assert mail["from"] == {"email": SENDGRID_FROM, "name": CREDITOR}
+    assert [p["to"] for p in mail["personalizations"]] == [[{"email": "jan@example.nl"}]]
+    assert mail["subject"] == EMAIL_SUBJECT
+    assert mail["content"] == [{"type": "text/plain", "value": EMAIL_BODY}]
     assert mail["custom_args"] == {"case_id": case_id, "message_id": str(result.message_id)}
 
-    message = stored(engine, result.message_id)
-    assert (result.status, result.provider) == ("sent", "sendgrid")
-    assert (message.status, message.provider) == ("sent", "sendgrid")
-    assert message.provider_message_id.startswith("sg-")
+    row = only_message(engine, case_id)
+    assert result == SendResult(message_id=row.id, status="sent", provider="sendgrid")
+    assert (row.status, row.provider, row.channel, row.recipient) == ("sent", "sendgrid", "email", "jan@example.nl")
+    assert row.provider_message_id == request.response.headers["X-Message-Id"]
+    assert (row.subject, row.body) == (EMAIL_SUBJECT, EMAIL_BODY)
+    assert row.sent_at is not None and row.error is None
 
 
-def test_sms_through_twilio_with_a_status_callback(connected, provider_server, engine, case_id):
-    result = connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
+def test_sendgrid_bad_request_is_permanent(live, engine, server, case_id):
+    server.answer_next(sendgrid_error("The to array is required for all personalization objects.", field_name="to"))
 
-    [sent] = provider_server.requests
-    assert sent.path == f"/2010-04-01/Accounts/{SID}/Messages.json"
-    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
-    form = sent.form()
-    assert (form["To"], form["From"]) == ("+31612345678", "+3197010000000")
-    assert "2026-0042" in form["Body"] and "€ 245,00" in form["Body"]
-    assert form["StatusCallback"] == f"https://dunflow.example.nl/webhooks/twilio/status?message_id={result.message_id}"
-    assert stored(engine, result.message_id).provider_message_id.startswith("SM")
-
-
-def test_robo_call_reads_the_script_and_gathers_one_key(connected, provider_server, engine, case_id):
-    result = connected.send_message(request(case_id, "call", "robo_call", "robo_call"))
-
-    [sent] = provider_server.requests
-    assert sent.path == f"/2010-04-01/Accounts/{SID}/Calls.json"
-    twiml = sent.form()["Twiml"]
-    assert '<Gather' in twiml and 'numDigits="1"' in twiml
-    assert f'action="https://dunflow.example.nl/webhooks/twilio/voice?message_id={result.message_id}"' in twiml
-    assert '<Say language="nl-NL">' in twiml and "Toets dan 1" in twiml
-    assert stored(engine, result.message_id).provider_message_id.startswith("CA")
-
-
-def test_a_retried_send_does_not_send_twice(connected, provider_server, case_id):
-    first = connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
-    again = connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
-    assert len(provider_server.requests) == 1
-    assert again.message_id == first.message_id and again.status == "sent"
-
-
-def test_a_provider_error_is_retried_and_then_sent_once(connected, provider_server, engine, case_id):
-    provider_server.answer_next(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
-    with pytest.raises(RuntimeError, match="HTTP 500"):
-        connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
-    with Session(engine) as session:
-        [failed] = session.exec(select(Message)).all()
-        assert failed.status == "failed" and "500" in failed.error
-
-    result = connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
-    assert result.status == "sent" and result.message_id == failed.id
-    assert len(provider_server.requests) == 2
-
-
-def test_an_invalid_number_is_a_permanent_failure(connected, provider_server, engine, case_id):
-    provider_server.answer_next(400, {"code": 21211, "message": "The 'To' number is not a valid phone number.",
-                                      "status": 400, "more_info": "https://www.twilio.com/docs/errors/21211"})
     with pytest.raises(ApplicationError) as raised:
-        connected.send_message(request(case_id, "sms", "invoice_sms", "sms_invoice"))
-    assert raised.value.non_retryable and raised.value.type == "PermanentSendError"
-    assert "21211" in str(raised.value)
-    with Session(engine) as session:
-        [message] = session.exec(select(Message)).all()
-        assert message.status == "failed" and "not a valid phone number" in message.error
+        live.send_message(send_request(case_id, "email"))
+
+    assert raised.value.type == "PermanentSendError"
+    assert raised.value.non_retryable is True
+    assert "The to array is required" in raised.value.message
+    row = only_message(engine, case_id)
+    assert row.status == "failed" and row.provider_message_id is None
+    assert "SendGrid refused the email" in row.error and "The to array is required" in row.error
+    assert len(server.requests) == 1
 
 
-def test_sendgrid_refusing_the_address_is_permanent(connected, provider_server, case_id):
-    provider_server.answer_next(400, {"errors": [{"message": "Does not contain a valid address.", "field": "to"}]})
+# --- Twilio ----------------------------------------------------------------------------------
+
+
+def test_sms_goes_through_twilio_with_status_callback(live, engine, server, case_id):
+    result = live.send_message(send_request(case_id, "sms"))
+
+    [request] = server.requests
+    assert (request.method, request.route) == ("POST", twilio_path("Messages"))
+    assert request.header("Authorization") == basic_auth(TWILIO_SID, TWILIO_TOKEN)
+    assert request.form() == {
+        "To": "+31612345678",
+        "From": TWILIO_FROM,
+        "Body": SMS_BODY,
+        "StatusCallback": f"{PUBLIC_URL}/webhooks/twilio/status?message_id={result.message_id}",
+    }
+
+    row = only_message(engine, case_id)
+    assert result == SendResult(message_id=row.id, status="sent", provider="twilio")
+    assert (row.status, row.provider, row.channel, row.recipient, row.body) == (
+        "sent", "twilio", "sms", "+31612345678", SMS_BODY)
+    assert row.provider_message_id == request.response.body["sid"]
+    assert row.provider_message_id.startswith("SM")
+
+
+def test_call_reads_the_script_and_gathers_one_key(live, engine, server, case_id):
+    result = live.send_message(send_request(case_id, "call"))
+
+    [request] = server.requests
+    assert (request.method, request.route) == ("POST", twilio_path("Calls"))
+    assert request.header("Authorization") == basic_auth(TWILIO_SID, TWILIO_TOKEN)
+    form = request.form()
+    assert (form["To"], form["From"]) == ("+31612345678", TWILIO_FROM)
+    assert form["StatusCallback"] == f"{PUBLIC_URL}/webhooks/twilio/status?message_id={result.message_id}"
+
+    twiml = ET.fromstring(form["Twiml"])
+    assert twiml.tag == "Response"
+    gather = twiml.find("Gather")
+    assert gather is not None, form["Twiml"]
+    assert gather.get("numDigits") == "1"
+    assert gather.get("action") == f"{PUBLIC_URL}/webhooks/twilio/voice?message_id={result.message_id}"
+    assert gather.get("method") == "POST"
+    [script] = gather.findall("Say")
+    assert script.get("language") == "nl-NL"
+    assert script.text == CALL_SCRIPT
+    goodbye = twiml.find("Say")  # after the gather: nobody pressed a key
+    assert goodbye is not None and goodbye.get("language") == "nl-NL"
+
+    row = only_message(engine, case_id)
+    assert (row.status, row.provider, row.channel, row.body) == ("sent", "twilio", "call", CALL_SCRIPT)
+    assert row.provider_message_id == request.response.body["sid"]
+    assert row.provider_message_id.startswith("CA")
+
+
+def test_invalid_number_is_permanent_and_a_later_attempt_sends_again(live, engine, server, case_id):
+    server.answer_next(twilio_error(21211, "The 'To' number is not a valid phone number."))
+    request = send_request(case_id, "sms")
+
     with pytest.raises(ApplicationError) as raised:
-        connected.send_message(request(case_id, "email", "invoice", "send_invoice"))
-    assert raised.value.non_retryable and "valid address" in str(raised.value)
+        live.send_message(request)
+
+    assert raised.value.type == "PermanentSendError"
+    assert raised.value.non_retryable is True
+    assert "code 21211" in raised.value.message
+    row = only_message(engine, case_id)
+    assert row.status == "failed" and row.provider_message_id is None
+    assert "Twilio refused the SMS (code 21211)" in row.error
+    assert "The 'To' number is not a valid phone number." in row.error
+    assert len(server.requests) == 1
+
+    # Temporal never retries a non-retryable error; an explicit new attempt with the same key (a
+    # person resending) reuses the failed row and sends again.
+    result = live.send_message(request)
+
+    assert len(server.requests) == 2
+    row = only_message(engine, case_id)
+    assert result == SendResult(message_id=row.id, status="sent", provider="twilio")
+    assert row.status == "sent" and row.error is None
+    assert row.provider_message_id == server.requests[1].response.body["sid"]
 
 
-def test_without_credentials_everything_goes_to_the_outbox(engine, settings, provider_server, case_id):
-    outbox = activities_for(engine, settings)
-    results = [outbox.send_message(request(case_id, channel, template, step))
-               for channel, template, step in (("email", "invoice", "a"), ("sms", "invoice_sms", "b"),
-                                               ("call", "robo_call", "c"), ("letter", "final_notice", "d"))]
-    assert provider_server.requests == []
-    assert {(r.status, r.provider) for r in results} == {("sent", "outbox")}
-    assert outbox.send_message(request(case_id, "email", "invoice", "a")).message_id == results[0].message_id
+# --- idempotency -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["email", "sms", "call"])
+def test_the_same_key_sends_once(live, engine, server, case_id, channel):
+    request = send_request(case_id, channel)
+
+    first = live.send_message(request)
+    second = live.send_message(request)
+
+    assert len(server.requests) == 1
+    assert second == first
+    assert first.status == "sent"
+    assert only_message(engine, case_id).id == first.message_id
+
+
+def test_another_visit_of_the_same_step_is_another_message(live, engine, server, case_id):
+    first = live.send_message(send_request(case_id, "sms", visit=1))
+    second = live.send_message(send_request(case_id, "sms", visit=2))
+
+    assert len(server.requests) == 2
+    assert first.message_id != second.message_id
+    assert [m.status for m in messages(engine, case_id)] == ["sent", "sent"]
+
+
+@pytest.mark.parametrize(("channel", "error_body", "error_text"), [
+    ("email", {"errors": [{"message": "internal error"}]}, "RuntimeError: SendGrid answered HTTP 500"),
+    ("sms", {"code": 20500, "message": "Internal Server Error", "status": 500}, "RuntimeError: Twilio answered HTTP 500"),
+])
+def test_a_server_error_fails_the_attempt_and_the_retry_sends(live, engine, server, case_id,
+                                                             channel, error_body, error_text):
+    server.answer_next(500, error_body)
+    request = send_request(case_id, channel)
+
+    with pytest.raises(RuntimeError) as raised:
+        live.send_message(request)
+
+    assert not isinstance(raised.value, ApplicationError)  # an ordinary error: Temporal retries it
+    failed = only_message(engine, case_id)
+    assert failed.status == "failed" and failed.provider_message_id is None
+    assert failed.error.startswith(error_text)
+
+    result = live.send_message(request)
+
+    assert len(server.requests) == 2
+    assert server.requests[0].body == server.requests[1].body  # the same message, rendered once
+    row = only_message(engine, case_id)
+    assert result.message_id == failed.id == row.id
+    assert (result.status, row.status, row.error) == ("sent", "sent", None)
+    answer = server.requests[1].response
+    assert row.provider_message_id == (answer.headers["X-Message-Id"] if channel == "email" else answer.body["sid"])
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+def test_without_credentials_every_channel_uses_the_outbox(settings, engine, server, case_id):
+    # The SDKs would reach the local server, if anything tried to use them.
+    settings = settings.model_copy(update={"sendgrid_api_host": server.url, "twilio_api_base": server.url})
+    providers = build_providers(settings)
+    assert {channel: type(provider) for channel, provider in providers.items()} == {
+        "email": OutboxProvider, "sms": OutboxProvider, "call": OutboxProvider, "letter": OutboxProvider}
+    activities = activities_for(engine, settings)
+
+    results = {channel: activities.send_message(send_request(case_id, channel)) for channel in ("email", "sms", "call")}
+
+    assert server.requests == []
+    rows = {row.channel: row for row in messages(engine, case_id)}
+    assert set(rows) == {"email", "sms", "call"}
+    for channel, row in rows.items():
+        assert results[channel] == SendResult(message_id=row.id, status="sent", provider="outbox")
+        assert (row.status, row.provider, row.provider_message_id) == ("sent", "outbox", f"outbox-{row.id}")
+        assert row.sent_at is not None
+    assert (rows["email"].subject, rows["email"].body) == (EMAIL_SUBJECT, EMAIL_BODY)
+    assert rows["sms"].body == SMS_BODY
+    assert rows["call"].body == CALL_SCRIPT
+
+
+def test_the_outbox_records_a_key_once(settings, engine, server, case_id):
+    activities = activities_for(engine, settings)
+    request = send_request(case_id, "email")
+
+    assert activities.send_message(request) == activities.send_message(request)
+    assert only_message(engine, case_id).status == "sent"
+    assert server.requests == []

@@ -11,6 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from dunflow.apikeys import create_key
 from dunflow.search_attributes import ALL_KEYS
 from tests.support.binaries import temporal_cli
 from worker import build_activities, build_worker
@@ -38,7 +39,9 @@ async def api(dev_server, settings):
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with build_worker(dev_server.client, settings, activities, executor):
             async with app.router.lifespan_context(app):
+                admin = create_key(app.state.engine, "tests", ["admin"]).key
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://dunflow.test") as client:
+                async with httpx.AsyncClient(transport=transport, base_url="http://dunflow.test",
+                                             headers={"Authorization": f"Bearer {admin}"}) as client:
                     client.app = app
                     yield client

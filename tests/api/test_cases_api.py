@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import Session, select
 
+from dunflow.apikeys import create_key
 from dunflow.store import Case, Payment
 
 TODAY = date.today()
@@ -276,7 +277,9 @@ async def test_temporal_unreachable_is_a_503_and_writes_nothing(settings):
     settings.temporal_address = "127.0.0.1:9"  # nothing listens there
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dunflow.test") as client:
+        key = create_key(app.state.engine, "tests", ["cases:write"]).key
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dunflow.test",
+                                     headers={"Authorization": f"Bearer {key}"}) as client:
             response = await client.post("/api/cases", json=new_case())
         assert response.status_code == 503 and "Temporal is unreachable" in response.json()["error"]
         with Session(app.state.engine) as session:

@@ -60,6 +60,7 @@ def dev_stack(tmp_path):
             return api.get("/docs").status_code == 200
 
         wait_until(api_up, 90, "the API")
+        api.headers["Authorization"] = "Bearer " + (tmp_path / "data" / "dev-admin-key").read_text().strip()
         yield process, api, ports
     finally:
         api.close()

@@ -1,70 +1,145 @@
 """A local HTTP server that answers like SendGrid's and Twilio's APIs and records every request,
-so tests drive the real SDKs without leaving the machine."""
+so tests drive the real SDKs without leaving the machine.
+
+    with FakeProviderServer() as server:
+        settings = settings.model_copy(update={"sendgrid_api_host": server.url, "twilio_api_base": server.url})
+        server.answer_next(500, {"errors": [{"message": "try again"}]})  # the next request, whatever its path
+        ...                                                             # later requests: the provider's success
+        assert server.requests[0].path == "/v3/mail/send"
+
+Routes answered with success (unless a canned response is queued):
+  POST /v3/mail/send                                   -> 202, header X-Message-Id
+  POST /2010-04-01/Accounts/{sid}/Messages.json        -> 201, JSON message resource (sid SM..., status queued)
+  POST /2010-04-01/Accounts/{sid}/Calls.json           -> 201, JSON call resource (sid CA..., status queued)
+Anything else is recorded and answered 404, so a wrong URL shows up as a failing test.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import threading
-import uuid
 from dataclasses import dataclass, field
+from email.utils import format_datetime
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    def form(self) -> dict[str, str]:
-        return {key: values[0] for key, values in parse_qs(self.body.decode()).items()}
+TWILIO_RESOURCE = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/(?P<kind>Messages|Calls)\.json$")
 
 
 @dataclass
 class CannedResponse:
     status: int
-    body: dict
+    body: dict | None = None  # sent as JSON; None: an empty body
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _success_for(path: str) -> CannedResponse:
-    if path.startswith("/v3/mail/send"):
-        return CannedResponse(202, {}, {"X-Message-Id": f"sg-{uuid.uuid4().hex[:12]}"})
-    kind = "CA" if path.endswith("/Calls.json") else "SM"
-    return CannedResponse(201, {"sid": f"{kind}{uuid.uuid4().hex}", "status": "queued"})
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # with the query string, as sent
+    headers: dict[str, str]
+    body: bytes
+    response: CannedResponse | None = None  # what the server answered
+
+    @property
+    def route(self) -> str:
+        """The path without the query string."""
+        return urlsplit(self.path).path
+
+    def header(self, name: str) -> str | None:
+        """A header by name, case-insensitively."""
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        """A form-encoded body (Twilio's), one value per field."""
+        return {key: values[0] for key, values in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+
+def twilio_error(code: int, message: str, status: int = 400) -> CannedResponse:
+    """An error as Twilio's 2010-04-01 API answers it."""
+    return CannedResponse(status, {"code": code, "message": message, "status": status,
+                                   "more_info": f"https://www.twilio.com/docs/errors/{code}"})
+
+
+def sendgrid_error(message: str, status: int = 400, field_name: str | None = None) -> CannedResponse:
+    """An error as SendGrid's v3 API answers it."""
+    return CannedResponse(status, {"errors": [{"message": message, "field": field_name, "help": None}]})
+
+
+def _now_rfc2822() -> str:
+    return format_datetime(datetime.now(timezone.utc), usegmt=True)
+
+
+def _success(method: str, path: str, body: bytes) -> CannedResponse:
+    if method == "POST" and path == "/v3/mail/send":
+        return CannedResponse(202, None, {"X-Message-Id": secrets.token_urlsafe(16)})
+    twilio = TWILIO_RESOURCE.match(path) if method == "POST" else None
+    if twilio is None:
+        return CannedResponse(404, {"code": 20404, "message": f"The requested resource {path} was not found",
+                                    "status": 404})
+    form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+    account, kind = twilio["account"], twilio["kind"]
+    sid = ("SM" if kind == "Messages" else "CA") + secrets.token_hex(16)
+    now = _now_rfc2822()
+    resource = {
+        "sid": sid, "account_sid": account, "status": "queued",
+        "to": form.get("To"), "from": form.get("From"),
+        "date_created": now, "date_updated": now,
+        "uri": f"/2010-04-01/Accounts/{account}/{kind}/{sid}.json",
+    }
+    if kind == "Messages":
+        resource |= {"body": form.get("Body"), "num_segments": "1", "direction": "outbound-api",
+                     "api_version": "2010-04-01", "price": None, "error_code": None, "error_message": None}
+    else:
+        resource |= {"direction": "outbound-api", "api_version": "2010-04-01", "start_time": None,
+                     "end_time": None, "duration": None, "price": None}
+    return CannedResponse(201, resource)
 
 
 class FakeProviderServer:
+    """Records every request; answers queued canned responses first (in order), then success."""
+
     def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self.queued: list[CannedResponse] = []  # answered first, in order; then success
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._queued: list[CannedResponse] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests.append(RecordedRequest("POST", self.path, dict(self.headers), body))
-                answer = server.queued.pop(0) if server.queued else _success_for(self.path)
-                payload = json.dumps(answer.body).encode()
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                recorded = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
+                with server._lock:
+                    answer = server._queued.pop(0) if server._queued else None
+                    recorded.response = answer or _success(self.command, urlsplit(self.path).path, body)
+                    server._requests.append(recorded)
+                answer = recorded.response
+                payload = b"" if answer.body is None else json.dumps(answer.body).encode()
                 self.send_response(answer.status)
-                self.send_header("Content-Type", "application/json")
+                if answer.body is not None:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815 (the stdlib's names)
+
             def log_message(self, *_args) -> None:
                 pass
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-provider-server", daemon=True)
 
     def __enter__(self) -> "FakeProviderServer":
         self._thread.start()
@@ -73,6 +148,25 @@ class FakeProviderServer:
     def __exit__(self, *_exc) -> None:
         self._http.shutdown()
         self._http.server_close()
+        self._thread.join(timeout=5)
 
-    def answer_next(self, status: int, body: dict) -> None:
-        self.queued.append(CannedResponse(status, body))
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request so far, in the order they arrived (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def answer_next(self, status_or_response: int | CannedResponse, body: dict | None = None,
+                    headers: dict[str, str] | None = None) -> None:
+        """Queue the answer to the next request that has no queued answer yet, whatever its path."""
+        if isinstance(status_or_response, CannedResponse):
+            response = status_or_response
+        else:
+            response = CannedResponse(status_or_response, body, dict(headers or {}))
+        with self._lock:
+            self._queued.append(response)
+
+    @property
+    def pending_answers(self) -> int:
+        with self._lock:
+            return len(self._queued)
