@@ -18,7 +18,7 @@ from activities.providers import ChannelProvider, OutgoingMessage, PermanentSend
 from dunflow.case import ProgressReport, SendRequest, SendResult
 from dunflow.money import format_amount, statutory_collection_costs
 from dunflow.settings import Settings
-from dunflow.store import Case, CaseEvent, Message, utcnow
+from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
 from dunflow.templates import RenderedMessage, TemplateCatalog
 
 # A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
@@ -39,6 +39,9 @@ class CollectionActivities:
     @activity.defn(name="send_message")
     def send_message(self, request: SendRequest) -> SendResult:
         provider = self.providers[request.channel]
+        if request.channel == "sms" and self._opted_out_of_sms(request.debtor.id):
+            raise ApplicationError("the debtor opted out of SMS (answered STOP)", type="PermanentSendError",
+                                   non_retryable=True)
         message = self._claim(request, provider)
         if message.status in DELIVERED_STATUSES:
             return _result(message)
@@ -85,6 +88,11 @@ class CollectionActivities:
                 return self._claim(request, provider)
             session.refresh(message)
             return message
+
+    def _opted_out_of_sms(self, debtor_id: str) -> bool:
+        with Session(self.engine) as session:
+            debtor = session.get(Debtor, debtor_id)
+            return bool(debtor and debtor.sms_opt_out)
 
     def _mark(self, message_id: int, **changes) -> Message:
         with Session(self.engine) as session:

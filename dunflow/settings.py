@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     sendgrid_api_key: str = ""
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_from: str = ""  # empty: creditor_email
+    sendgrid_webhook_public_key: str = ""  # the Event Webhook's verification key (base64 DER)
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""

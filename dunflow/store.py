@@ -37,6 +37,7 @@ class Debtor(SQLModel, table=True):
     address: str | None = Field(default=None, max_length=500)
     language: str = Field(default="nl", max_length=2)
     type: str = Field(default="consumer", max_length=10)
+    sms_opt_out: bool = False  # the debtor answered STOP
 
 
 class Invoice(SQLModel, table=True):
@@ -123,6 +124,22 @@ class CaseEvent(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     message_id: int | None = Field(default=None, foreign_key="message.id")
     at: datetime = _timestamp(default_factory=utcnow)
+
+
+class ChannelEventRecord(SQLModel, table=True):
+    """Every verified webhook event, once: the provider's event id is unique, so a replay is a no-op."""
+
+    __tablename__ = "channel_event"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=300)
+    provider: str = Field(max_length=20)
+    kind: str = Field(max_length=30)  # dunflow's kind, or the provider's when dunflow has none
+    key: str | None = Field(default=None, max_length=5)
+    message_id: int | None = Field(default=None, index=True)
+    case_id: str | None = Field(default=None, index=True)
+    outcome: str = Field(max_length=30)  # signalled | recorded | unknown_message | case_closed
+    payload: str = Field(default="", sa_column=Column(Text, nullable=False))
+    received_at: datetime = _timestamp(default_factory=utcnow)
 
 
 class ApiKey(SQLModel, table=True):

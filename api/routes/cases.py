@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import require_scope
+from api.channel_events import IncomingEvent, deliver
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import open_case
@@ -18,7 +19,6 @@ from api.schemas import CaseIn, ChannelEventIn, DisputeIn, DisputeResolutionIn, 
 from dunflow.case import (
     FINAL_STATUSES,
     CaseState,
-    ChannelEvent,
     DisputeOpened,
     DisputeResolved,
     OperatorAction,
@@ -31,8 +31,6 @@ from workflows.collection import CollectionWorkflow
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 CASES_WRITE, SIGNALS_WRITE, READ = [require_scope("cases:write")], [require_scope("signals:write")], [require_scope("read")]
 
-MESSAGE_STATUS_RANK = {"sending": 0, "failed": 0, "unconfirmed": 1, "sent": 1, "delivered": 2, "answered": 2,
-                       "no_answer": 2, "bounced": 3, "opened": 3, "clicked": 4, "key_pressed": 4}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=CASES_WRITE)
@@ -161,15 +159,15 @@ async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep,
     message = session.get(Message, body.message_id)
     if message is None or message.case_id != case_id:
         raise ApiError(404, f"case {case_id} has no message {body.message_id}", where="message_id")
-    handle = await _open_handle(client, case)
-    event = ChannelEvent(event_id=body.event_id or uuid.uuid4().hex, step_id=message.step_id,
-                         message_id=message.id, kind=body.kind, key=body.key)
-    await _signal(handle, CollectionWorkflow.channel_event, event)
-    if MESSAGE_STATUS_RANK.get(body.kind, 0) > MESSAGE_STATUS_RANK.get(message.status, 0):
-        message.status = body.kind
-        session.add(message)
-        session.commit()
-    return {"case_id": case_id, "status": "accepted", "event_id": event.event_id}
+    await _open_handle(client, case)
+    event_id = body.event_id or uuid.uuid4().hex
+    try:
+        outcome = await deliver(session, client, IncomingEvent(
+            event_id=event_id, provider="api", kind=body.kind, message_id=message.id, key=body.key,
+            payload=body.model_dump()))
+    except RPCError as error:
+        raise _temporal_error(error, case) from None
+    return {"case_id": case_id, "status": "accepted", "event_id": event_id, "outcome": outcome}
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ TEMPLATES = {
                             "{{ amount_open }}. Toets 1 voor een regeling.\n",
     "call/robo_call.en.j2": "Hello {{ debtor.name }}. Invoice {{ invoice.number }} is open for "
                             "{{ amount_open }}. Press 1 for a plan.\n",
+    "letter/final_notice.nl.j2": "Subject: Laatste aanmaning {{ invoice.number }}\n\n"
+                                 "{{ debtor.name }}, betaal {{ amount_open }}.\n",
+    "letter/final_notice.en.j2": "Subject: Final notice {{ invoice.number }}\n\n"
+                                 "{{ debtor.name }}, please pay {{ amount_open }}.\n",
 }
 
 FLOW = """\
@@ -66,7 +70,8 @@ start: send_invoice
 steps:
   send_invoice: {type: send, channel: email, template: invoice, next: sms_invoice}
   sms_invoice: {type: send, channel: sms, template: invoice_sms, next: robo_call}
-  robo_call: {type: send, channel: call, template: robo_call, next: closed}
+  robo_call: {type: send, channel: call, template: robo_call, next: final_notice}
+  final_notice: {type: send, channel: letter, template: final_notice, next: closed}
   closed: {type: end, outcome: closed_by_operator}
 signals:
   full_payment: {action: end, outcome: paid}
@@ -78,7 +83,12 @@ signals:
   broken_promise: {action: goto, step: closed}
 """
 
-STEP_OF = {"email": ("send_invoice", "invoice"), "sms": ("sms_invoice", "invoice_sms"), "call": ("robo_call", "robo_call")}
+STEP_OF = {  # channel: (step id, template)
+    "email": ("send_invoice", "invoice"),
+    "sms": ("sms_invoice", "invoice_sms"),
+    "call": ("robo_call", "robo_call"),
+    "letter": ("final_notice", "final_notice"),
+}
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -311,8 +321,10 @@ def test_another_visit_of_the_same_step_is_another_message(live, engine, server,
 
 
 @pytest.mark.parametrize(("channel", "error_body", "error_text"), [
-    ("email", {"errors": [{"message": "internal error"}]}, "RuntimeError: SendGrid answered HTTP 500"),
-    ("sms", {"code": 20500, "message": "Internal Server Error", "status": 500}, "RuntimeError: Twilio answered HTTP 500"),
+    pytest.param("email", {"errors": [{"message": "internal error"}]}, "RuntimeError: SendGrid answered HTTP 500",
+                 id="sendgrid"),
+    pytest.param("sms", {"code": 20500, "message": "Internal Server Error", "status": 500},
+                 "RuntimeError: Twilio answered HTTP 500", id="twilio"),
 ])
 def test_a_server_error_fails_the_attempt_and_the_retry_sends(live, engine, server, case_id,
                                                              channel, error_body, error_text):
@@ -341,6 +353,15 @@ def test_a_server_error_fails_the_attempt_and_the_retry_sends(live, engine, serv
 # --- the outbox ------------------------------------------------------------------------------
 
 
+def test_letters_go_to_the_outbox_even_with_credentials(live, engine, server, case_id):
+    result = live.send_message(send_request(case_id, "letter"))
+
+    assert server.requests == []
+    row = only_message(engine, case_id)
+    assert result == SendResult(message_id=row.id, status="sent", provider="outbox")
+    assert (row.status, row.provider_message_id) == ("sent", f"outbox-{row.id}")
+
+
 def test_without_credentials_every_channel_uses_the_outbox(settings, engine, server, case_id):
     # The SDKs would reach the local server, if anything tried to use them.
     settings = settings.model_copy(update={"sendgrid_api_host": server.url, "twilio_api_base": server.url})
@@ -349,11 +370,12 @@ def test_without_credentials_every_channel_uses_the_outbox(settings, engine, ser
         "email": OutboxProvider, "sms": OutboxProvider, "call": OutboxProvider, "letter": OutboxProvider}
     activities = activities_for(engine, settings)
 
-    results = {channel: activities.send_message(send_request(case_id, channel)) for channel in ("email", "sms", "call")}
+    channels = ("email", "sms", "call", "letter")
+    results = {channel: activities.send_message(send_request(case_id, channel)) for channel in channels}
 
     assert server.requests == []
     rows = {row.channel: row for row in messages(engine, case_id)}
-    assert set(rows) == {"email", "sms", "call"}
+    assert set(rows) == set(channels)
     for channel, row in rows.items():
         assert results[channel] == SendResult(message_id=row.id, status="sent", provider="outbox")
         assert (row.status, row.provider, row.provider_message_id) == ("sent", "outbox", f"outbox-{row.id}")
@@ -361,6 +383,7 @@ def test_without_credentials_every_channel_uses_the_outbox(settings, engine, ser
     assert (rows["email"].subject, rows["email"].body) == (EMAIL_SUBJECT, EMAIL_BODY)
     assert rows["sms"].body == SMS_BODY
     assert rows["call"].body == CALL_SCRIPT
+    assert rows["letter"].recipient == "Jan de Vries\nDorpsstraat 1\n1234 AB Ergens"
 
 
 def test_the_outbox_records_a_key_once(settings, engine, server, case_id):

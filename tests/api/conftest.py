@@ -33,7 +33,7 @@ async def api(dev_server, settings):
     """An HTTP client for the app, with a worker for its cases on a queue of its own."""
     settings.temporal_address = dev_server.client.service_client.config.target_host
     settings.task_queue = f"api-test-{uuid.uuid4().hex}"
-    settings.day_seconds = 3600  # a flow day lasts an hour: nothing moves on by itself during a test
+    settings.day_seconds = settings.day_seconds or 3600  # by default nothing moves on by itself in a test
     app = create_app(settings)
     activities = build_activities(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
