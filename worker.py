@@ -14,6 +14,7 @@ from activities.collection import CollectionActivities
 from activities.providers import build_providers
 from dunflow.search_attributes import register_search_attributes
 from dunflow.settings import Settings, get_settings
+from dunflow.signal_outbox import redelivery_loop
 from dunflow.store import create_schema, make_engine
 from dunflow.temporal import connect
 from dunflow.templates import TemplateCatalog
@@ -57,8 +58,10 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(client, settings, activities, executor):
+            redelivery = asyncio.create_task(redelivery_loop(activities.engine, client, stop))
             await stop.wait()
             log.info("stopping: finishing the activities in progress")
+            await redelivery
 
 
 if __name__ == "__main__":

@@ -36,6 +36,12 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_temporal_lazily(request: Request) -> Client:
+    """The Temporal client, unchecked: for routes that keep working (queueing) while it is away."""
+    return request.app.state.temporal
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+LazyTemporalDep = Annotated[Client, Depends(get_temporal_lazily)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

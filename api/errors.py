@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from dunflow.signal_outbox import temporal_unreachable
+
 log = logging.getLogger("dunflow.api")
 
 
@@ -58,6 +60,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if temporal_unreachable(error):
+            return JSONResponse(status_code=503, content={
+                "error": f"Temporal is unreachable at {request.app.state.settings.temporal_address}; "
+                         "try again when it is up", "problems": []})
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(status_code=500, content={
             "error": "internal error: it has been logged; nothing was changed by this request", "problems": []})

@@ -93,7 +93,6 @@ class Payment(SQLModel, table=True):
     currency: str = Field(max_length=3)
     paid_at: datetime = _timestamp()
     received_at: datetime = _timestamp(default_factory=utcnow)
-    signalled_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
 class Message(SQLModel, table=True):
@@ -140,6 +139,21 @@ class ChannelEventRecord(SQLModel, table=True):
     outcome: str = Field(max_length=30)  # signalled | recorded | unknown_message | case_closed
     payload: str = Field(default="", sa_column=Column(Text, nullable=False))
     received_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class PendingSignal(SQLModel, table=True):
+    """A signal the API accepted, stored before it is sent, so one Temporal could not take is sent later."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)  # e.g. payment:<payment id>: stored once
+    case_id: str = Field(foreign_key="case.id", index=True)
+    signal: str = Field(max_length=50)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    delivered_at: datetime | None = _timestamp(nullable=True, default=None)
+    outcome: str | None = Field(default=None, max_length=30)  # delivered | case_closed
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ApiKey(SQLModel, table=True):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from fastapi import APIRouter, Response, status
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import require_scope
 from api.channel_events import IncomingEvent, deliver
-from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.deps import LazyTemporalDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import open_case
 from api.schemas import CaseIn, ChannelEventIn, DisputeIn, DisputeResolutionIn, OperatorActionIn, PaymentIn, PromiseIn
@@ -25,10 +25,22 @@ from dunflow.case import (
     PaymentReceived,
     PromiseToPay,
 )
-from dunflow.store import Case, Debtor, Invoice, Message, Payment, as_utc, events_of_case, messages_of_case, utcnow
+from dunflow.signal_outbox import queue_signal, send_signal, temporal_unreachable
+from dunflow.store import (
+    Case,
+    Debtor,
+    Invoice,
+    Message,
+    Payment,
+    PendingSignal,
+    as_utc,
+    events_of_case,
+    messages_of_case,
+)
 from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
+QUICK = timedelta(seconds=5)  # a request asks Temporal this long before it answers 503 or queues
 CASES_WRITE, SIGNALS_WRITE, READ = [require_scope("cases:write")], [require_scope("signals:write")], [require_scope("read")]
 
 
@@ -68,11 +80,13 @@ async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> di
 
 @router.post("/{case_id}/payments", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def post_payment(case_id: str, body: PaymentIn, response: Response, session: SessionDep,
-                       client: TemporalDep) -> dict:
-    """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing."""
+                       client: LazyTemporalDep) -> dict:
+    """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing.
+    While Temporal is unreachable the payment is stored and answered `queued`; it is sent later."""
     case = _case_or_404(session, case_id)
     if body.currency != case.currency:
         raise ApiError(422, f"case {case_id} is in {case.currency}, the payment in {body.currency}", where="currency")
+    key = f"payment:{body.payment_id}"
     existing = session.get(Payment, body.payment_id)
     if existing is not None:
         if (existing.case_id, existing.amount_cents, existing.currency) != (case_id, body.amount_cents, body.currency):
@@ -80,55 +94,50 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
                                 f"(case {existing.case_id}, {existing.amount_cents} {existing.currency})",
                            where="payment_id")
         response.status_code = status.HTTP_200_OK
-        if existing.signalled_at is not None:
+        pending = session.exec(select(PendingSignal).where(PendingSignal.key == key)).one()
+        if pending.delivered_at is not None:
             return {"payment_id": body.payment_id, "status": "duplicate", "case_id": case_id}
-    handle = await _open_handle(client, case)
-    await _open_state(handle, case_id)  # its flow may have just ended, before the workflow closed
-    if existing is None:
-        existing = Payment(case_id=case_id, **body.model_dump())
-        session.add(existing)
-        session.commit()
-    await _signal(handle, CollectionWorkflow.payment_received, PaymentReceived(**body.model_dump()))
-    existing.signalled_at = utcnow()
-    session.add(existing)
+        return {"payment_id": body.payment_id, "case_id": case_id, "status": await _send_now(session, client, pending)}
+    await _open_state_unless_away(client, case)
+    pending = queue_signal(session, case_id, "payment_received", PaymentReceived(**body.model_dump()), key)
+    session.add(Payment(case_id=case_id, **body.model_dump()))
     session.commit()
-    return {"payment_id": body.payment_id, "status": "accepted", "case_id": case_id}
+    return {"payment_id": body.payment_id, "case_id": case_id, "status": await _send_now(session, client, pending)}
 
 
 @router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
-async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: TemporalDep) -> dict:
+async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: LazyTemporalDep) -> dict:
     """The debtor disputes the invoice: the flow pauses (per the flow's route) until resolved."""
-    handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await _open_state(handle, case_id)
-    if state.status == "disputed":
+    case = _case_or_404(session, case_id)
+    state = await _open_state_unless_away(client, case)
+    if state is not None and state.status == "disputed":
         raise ApiError(409, f"case {case_id} already has an open dispute: {state.dispute}")
-    await _signal(handle, CollectionWorkflow.dispute_opened, DisputeOpened(reason=body.reason))
-    return {"case_id": case_id, "status": "accepted"}
+    return await _queue_and_send(session, client, case_id, "dispute_opened", DisputeOpened(reason=body.reason))
 
 
 @router.post("/{case_id}/disputes/resolve", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
-async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: SessionDep, client: TemporalDep) -> dict:
+async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: SessionDep,
+                          client: LazyTemporalDep) -> dict:
     """Close the open dispute: `upheld` (the debtor is right) or `rejected` (collection goes on)."""
-    handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await _open_state(handle, case_id)
-    if state.status != "disputed":
+    case = _case_or_404(session, case_id)
+    state = await _open_state_unless_away(client, case)
+    if state is not None and state.status != "disputed":
         raise ApiError(409, f"case {case_id} has no open dispute (status {state.status})")
-    await _signal(handle, CollectionWorkflow.dispute_resolved, DisputeResolved(**body.model_dump()))
-    return {"case_id": case_id, "status": "accepted"}
+    return await _queue_and_send(session, client, case_id, "dispute_resolved", DisputeResolved(**body.model_dump()))
 
 
 @router.post("/{case_id}/promises", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
-async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, client: TemporalDep) -> dict:
+async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, client: LazyTemporalDep) -> dict:
     """The debtor promises to pay an amount by a date: the flow pauses until then."""
     if body.promised_on < date.today():
         raise ApiError(422, f"promised_on {body.promised_on} is in the past", where="promised_on")
-    handle = await _open_handle(client, _case_or_404(session, case_id))
-    state = await _open_state(handle, case_id)
-    if body.amount_cents > state.amount_open_cents:
-        raise ApiError(422, f"amount_cents {body.amount_cents} is more than the {state.amount_open_cents} open",
+    case = _case_or_404(session, case_id)
+    state = await _open_state_unless_away(client, case)
+    open_cents = state.amount_open_cents if state is not None else case.amount_open_cents
+    if body.amount_cents > open_cents:
+        raise ApiError(422, f"amount_cents {body.amount_cents} is more than the {open_cents} open",
                        where="amount_cents")
-    await _signal(handle, CollectionWorkflow.promise_to_pay, PromiseToPay(**body.model_dump()))
-    return {"case_id": case_id, "status": "accepted"}
+    return await _queue_and_send(session, client, case_id, "promise_to_pay", PromiseToPay(**body.model_dump()))
 
 
 @router.post("/{case_id}/pause", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
@@ -209,8 +218,10 @@ async def _open_handle(client: Client, case: Case) -> WorkflowHandle:
         raise ApiError(409, f"case {case.id} has not started yet; post the case again to start it")
     handle = _handle(client, case)
     try:
-        description = await handle.describe()
+        description = await handle.describe(rpc_timeout=QUICK)
     except RPCError as error:
+        if temporal_unreachable(error):
+            raise  # answered 503 by the app, or queued by the signal routes
         raise _temporal_error(error, case) from None
     if description.status != WorkflowExecutionStatus.RUNNING:
         closed_as = case.status if case.status in FINAL_STATUSES else description.status.name.lower()
@@ -220,13 +231,39 @@ async def _open_handle(client: Client, case: Case) -> WorkflowHandle:
 
 async def _open_state(handle: WorkflowHandle, case_id: str) -> CaseState:
     """The state of a running case; a 409 when its flow has just ended."""
-    try:
-        state = await handle.query(CollectionWorkflow.state)
-    except RPCError as error:
-        raise ApiError(503, f"Temporal could not be asked about case {case_id}: {error.message}") from None
+    state = await handle.query(CollectionWorkflow.state, rpc_timeout=QUICK)
     if state.status in FINAL_STATUSES:
         raise ApiError(409, f"case {case_id} is closed ({state.status}); only open cases take signals")
     return state
+
+
+async def _open_state_unless_away(client: Client, case: Case) -> CaseState | None:
+    """The state of the running case; None while Temporal cannot be reached (the signal will wait)."""
+    try:
+        return await _open_state(await _open_handle(client, case), case.id)
+    except Exception as error:
+        if temporal_unreachable(error):
+            return None
+        raise
+
+
+async def _queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload) -> dict:
+    pending = queue_signal(session, case_id, signal, payload, key=f"{signal}:{uuid.uuid4().hex}")
+    session.commit()
+    return {"case_id": case_id, "status": await _send_now(session, client, pending)}
+
+
+async def _send_now(session: Session, client: Client, pending: PendingSignal) -> str:
+    """`accepted` when sent; `queued` when Temporal is away (the worker sends it when it is back)."""
+    try:
+        outcome = await send_signal(session, client, pending)
+    except Exception as error:
+        if temporal_unreachable(error):
+            return "queued"
+        raise
+    if outcome == "case_closed":
+        raise ApiError(409, f"case {pending.case_id} is closed; only open cases take signals")
+    return "accepted"
 
 
 async def _signal(handle: WorkflowHandle, signal, payload) -> None:

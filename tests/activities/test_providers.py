@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import xml.etree.ElementTree as ET
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select

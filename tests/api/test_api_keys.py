@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute
 from sqlmodel import Session, select
