@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 from fastapi import APIRouter, Response, status
-from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.auth import require_scope
 from api.channel_events import IncomingEvent, deliver
@@ -16,31 +16,21 @@ from api.deps import LazyTemporalDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.intake import open_case
 from api.schemas import CaseIn, ChannelEventIn, DisputeIn, DisputeResolutionIn, OperatorActionIn, PaymentIn, PromiseIn
-from dunflow.case import (
-    FINAL_STATUSES,
-    CaseState,
-    DisputeOpened,
-    DisputeResolved,
-    OperatorAction,
-    PaymentReceived,
-    PromiseToPay,
+from api.signalling import (
+    open_handle,
+    open_state,
+    open_state_unless_away,
+    queue_and_send,
+    record_payment,
+    signal_now,
+    temporal_error,
+    workflow_handle,
 )
-from dunflow.signal_outbox import queue_signal, send_signal, temporal_unreachable
-from dunflow.store import (
-    Case,
-    Debtor,
-    Invoice,
-    Message,
-    Payment,
-    PendingSignal,
-    as_utc,
-    events_of_case,
-    messages_of_case,
-)
+from dunflow.case import DisputeOpened, DisputeResolved, OperatorAction, PromiseToPay
+from dunflow.store import Case, Debtor, Invoice, Message, as_utc, events_of_case, messages_of_case
 from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
-QUICK = timedelta(seconds=5)  # a request asks Temporal this long before it answers 503 or queues
 CASES_WRITE, SIGNALS_WRITE, READ = [require_scope("cases:write")], [require_scope("signals:write")], [require_scope("read")]
 
 
@@ -63,7 +53,7 @@ async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> di
     state, state_error = None, None
     if case.workflow_started:
         try:
-            state = await _handle(client, case).query(CollectionWorkflow.state)
+            state = await workflow_handle(client, case).query(CollectionWorkflow.state)
         except RPCError as error:
             state_error = f"Temporal could not be asked: {error.message}"
     return _case_summary(case) | {
@@ -83,36 +73,20 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
                        client: LazyTemporalDep) -> dict:
     """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing.
     While Temporal is unreachable the payment is stored and answered `queued`; it is sent later."""
-    case = _case_or_404(session, case_id)
-    if body.currency != case.currency:
-        raise ApiError(422, f"case {case_id} is in {case.currency}, the payment in {body.currency}", where="currency")
-    key = f"payment:{body.payment_id}"
-    existing = session.get(Payment, body.payment_id)
-    if existing is not None:
-        if (existing.case_id, existing.amount_cents, existing.currency) != (case_id, body.amount_cents, body.currency):
-            raise ApiError(409, f"payment {body.payment_id} was already recorded with other data "
-                                f"(case {existing.case_id}, {existing.amount_cents} {existing.currency})",
-                           where="payment_id")
+    status_now = await record_payment(session, client, _case_or_404(session, case_id), body)
+    if status_now == "duplicate":
         response.status_code = status.HTTP_200_OK
-        pending = session.exec(select(PendingSignal).where(PendingSignal.key == key)).one()
-        if pending.delivered_at is not None:
-            return {"payment_id": body.payment_id, "status": "duplicate", "case_id": case_id}
-        return {"payment_id": body.payment_id, "case_id": case_id, "status": await _send_now(session, client, pending)}
-    await _open_state_unless_away(client, case)
-    pending = queue_signal(session, case_id, "payment_received", PaymentReceived(**body.model_dump()), key)
-    session.add(Payment(case_id=case_id, **body.model_dump()))
-    session.commit()
-    return {"payment_id": body.payment_id, "case_id": case_id, "status": await _send_now(session, client, pending)}
+    return {"payment_id": body.payment_id, "case_id": case_id, "status": status_now}
 
 
 @router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: LazyTemporalDep) -> dict:
     """The debtor disputes the invoice: the flow pauses (per the flow's route) until resolved."""
     case = _case_or_404(session, case_id)
-    state = await _open_state_unless_away(client, case)
+    state = await open_state_unless_away(client, case)
     if state is not None and state.status == "disputed":
         raise ApiError(409, f"case {case_id} already has an open dispute: {state.dispute}")
-    return await _queue_and_send(session, client, case_id, "dispute_opened", DisputeOpened(reason=body.reason))
+    return await queue_and_send(session, client, case_id, "dispute_opened", DisputeOpened(reason=body.reason))
 
 
 @router.post("/{case_id}/disputes/resolve", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
@@ -120,10 +94,10 @@ async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: Sess
                           client: LazyTemporalDep) -> dict:
     """Close the open dispute: `upheld` (the debtor is right) or `rejected` (collection goes on)."""
     case = _case_or_404(session, case_id)
-    state = await _open_state_unless_away(client, case)
+    state = await open_state_unless_away(client, case)
     if state is not None and state.status != "disputed":
         raise ApiError(409, f"case {case_id} has no open dispute (status {state.status})")
-    return await _queue_and_send(session, client, case_id, "dispute_resolved", DisputeResolved(**body.model_dump()))
+    return await queue_and_send(session, client, case_id, "dispute_resolved", DisputeResolved(**body.model_dump()))
 
 
 @router.post("/{case_id}/promises", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
@@ -132,12 +106,12 @@ async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, cli
     if body.promised_on < date.today():
         raise ApiError(422, f"promised_on {body.promised_on} is in the past", where="promised_on")
     case = _case_or_404(session, case_id)
-    state = await _open_state_unless_away(client, case)
+    state = await open_state_unless_away(client, case)
     open_cents = state.amount_open_cents if state is not None else case.amount_open_cents
     if body.amount_cents > open_cents:
         raise ApiError(422, f"amount_cents {body.amount_cents} is more than the {open_cents} open",
                        where="amount_cents")
-    return await _queue_and_send(session, client, case_id, "promise_to_pay", PromiseToPay(**body.model_dump()))
+    return await queue_and_send(session, client, case_id, "promise_to_pay", PromiseToPay(**body.model_dump()))
 
 
 @router.post("/{case_id}/pause", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
@@ -168,14 +142,14 @@ async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep,
     message = session.get(Message, body.message_id)
     if message is None or message.case_id != case_id:
         raise ApiError(404, f"case {case_id} has no message {body.message_id}", where="message_id")
-    await _open_handle(client, case)
+    await open_handle(client, case)
     event_id = body.event_id or uuid.uuid4().hex
     try:
         outcome = await deliver(session, client, IncomingEvent(
             event_id=event_id, provider="api", kind=body.kind, message_id=message.id, key=body.key,
             payload=body.model_dump()))
     except RPCError as error:
-        raise _temporal_error(error, case) from None
+        raise temporal_error(error, case) from None
     return {"case_id": case_id, "status": "accepted", "event_id": event_id, "outcome": outcome}
 
 
@@ -208,84 +182,12 @@ def _case_or_404(session: Session, case_id: str) -> Case:
     return case
 
 
-def _handle(client: Client, case: Case) -> WorkflowHandle:
-    return client.get_workflow_handle_for(CollectionWorkflow.run, case.workflow_id)
-
-
-async def _open_handle(client: Client, case: Case) -> WorkflowHandle:
-    """The case's workflow, if it is still running; a 409 saying so if it has finished."""
-    if not case.workflow_started:
-        raise ApiError(409, f"case {case.id} has not started yet; post the case again to start it")
-    handle = _handle(client, case)
-    try:
-        description = await handle.describe(rpc_timeout=QUICK)
-    except RPCError as error:
-        if temporal_unreachable(error):
-            raise  # answered 503 by the app, or queued by the signal routes
-        raise _temporal_error(error, case) from None
-    if description.status != WorkflowExecutionStatus.RUNNING:
-        closed_as = case.status if case.status in FINAL_STATUSES else description.status.name.lower()
-        raise ApiError(409, f"case {case.id} is closed ({closed_as}); only open cases take signals")
-    return handle
-
-
-async def _open_state(handle: WorkflowHandle, case_id: str) -> CaseState:
-    """The state of a running case; a 409 when its flow has just ended."""
-    state = await handle.query(CollectionWorkflow.state, rpc_timeout=QUICK)
-    if state.status in FINAL_STATUSES:
-        raise ApiError(409, f"case {case_id} is closed ({state.status}); only open cases take signals")
-    return state
-
-
-async def _open_state_unless_away(client: Client, case: Case) -> CaseState | None:
-    """The state of the running case; None while Temporal cannot be reached (the signal will wait)."""
-    try:
-        return await _open_state(await _open_handle(client, case), case.id)
-    except Exception as error:
-        if temporal_unreachable(error):
-            return None
-        raise
-
-
-async def _queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload) -> dict:
-    pending = queue_signal(session, case_id, signal, payload, key=f"{signal}:{uuid.uuid4().hex}")
-    session.commit()
-    return {"case_id": case_id, "status": await _send_now(session, client, pending)}
-
-
-async def _send_now(session: Session, client: Client, pending: PendingSignal) -> str:
-    """`accepted` when sent; `queued` when Temporal is away (the worker sends it when it is back)."""
-    try:
-        outcome = await send_signal(session, client, pending)
-    except Exception as error:
-        if temporal_unreachable(error):
-            return "queued"
-        raise
-    if outcome == "case_closed":
-        raise ApiError(409, f"case {pending.case_id} is closed; only open cases take signals")
-    return "accepted"
-
-
-async def _signal(handle: WorkflowHandle, signal, payload) -> None:
-    try:
-        await handle.signal(signal, payload)
-    except RPCError as error:
-        raise ApiError(503 if error.status == RPCStatusCode.UNAVAILABLE else 409,
-                       f"the signal could not be delivered: {error.message}") from None
-
-
-def _temporal_error(error: RPCError, case: Case) -> ApiError:
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return ApiError(409, f"case {case.id} has no workflow in Temporal; it may have been removed")
-    return ApiError(503, f"Temporal is unreachable: {error.message}; try again")
-
-
 async def _operator_action(session: Session, client: Client, case_id: str, signal, body: OperatorActionIn | None,
                            allowed: tuple[str, ...] | None, what: str) -> dict:
-    handle = await _open_handle(client, _case_or_404(session, case_id))
+    handle = await open_handle(client, _case_or_404(session, case_id))
     if allowed is not None:
-        state = await _open_state(handle, case_id)
+        state = await open_state(handle, case_id)
         if state.status not in allowed:
             raise ApiError(409, f"case {case_id} is {state.status} and cannot be {what}")
-    await _signal(handle, signal, OperatorAction(**(body or OperatorActionIn()).model_dump()))
+    await signal_now(handle, signal, OperatorAction(**(body or OperatorActionIn()).model_dump()))
     return {"case_id": case_id, "status": "accepted"}
