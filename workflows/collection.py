@@ -112,8 +112,9 @@ class CollectionWorkflow:
         step_id: str | None = self._flow.start
         while step_id is not None and self._outcome is None:
             step_id = await self._run_step(step_id)
-        await self._record()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        while self._recorded < len(self._history):  # what signals add meanwhile is recorded too
+            await self._record()
         return self.state()
 
     async def _run_step(self, step_id: str) -> str | None:
@@ -488,15 +489,16 @@ class CollectionWorkflow:
 
     async def _record(self) -> None:
         """Write new history entries and the case's standing to the store (idempotent by seq)."""
-        if self._recorded == len(self._history):
+        upto = len(self._history)  # a signal may add entries while the activity runs: those wait for the next time
+        if self._recorded == upto:
             return
         report = ProgressReport(
             case_id=self._case.case_id, workflow_id=workflow.info().workflow_id,
             status=self._status, current_step=self._step, amount_open_cents=self._amount_open,
-            entries=self._history[self._recorded:],
+            entries=self._history[self._recorded:upto],
         )
         await workflow.execute_activity(
             "record_progress", report, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY,
         )
-        self._recorded = len(self._history)
+        self._recorded = upto
 
