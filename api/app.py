@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import cases, messages, outbox, webhooks
+from api.routes import bulk, cases, messages, outbox, webhooks
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
 from dunflow.store import create_schema, make_engine
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.include_router(bulk.router)
     app.include_router(cases.router)
     app.include_router(messages.router)
     app.include_router(outbox.router)

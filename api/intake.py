@@ -20,7 +20,7 @@ from api.schemas import CaseIn
 from dunflow.case import CaseInput, DebtorInfo, InvoiceInfo
 from dunflow.flows import PublishedFlow, flow_names, latest_flow, pinned_flow
 from dunflow.settings import Settings
-from dunflow.store import Case, Debtor, Invoice
+from dunflow.store import Case, Debtor, Invoice, workflow_id_for
 from workflows.collection import CollectionWorkflow
 
 DEFAULT_FLOW = "standard"
@@ -33,7 +33,7 @@ class OpenedCase:
     created: bool
 
 
-def _flow_for(session: Session, name: str | None) -> PublishedFlow:
+def flow_for(session: Session, name: str | None) -> PublishedFlow:
     flow = latest_flow(session, name or DEFAULT_FLOW)
     if flow is None:
         known = ", ".join(flow_names(session)) or "none"
@@ -41,7 +41,7 @@ def _flow_for(session: Session, name: str | None) -> PublishedFlow:
     return flow
 
 
-def _conflicts(invoice: Invoice, wanted: Invoice) -> list[str]:
+def invoice_conflicts(invoice: Invoice, wanted: Invoice) -> list[str]:
     return [
         f"{field} is {getattr(invoice, field)!s}, not {getattr(wanted, field)!s}"
         for field in INVOICE_FIELDS
@@ -60,13 +60,13 @@ def store_case(session: Session, body: CaseIn) -> OpenedCase:
     wanted = Invoice(debtor_id=body.debtor.id, **body.invoice.model_dump())
     existing = session.get(Invoice, wanted.number)
     if existing is not None:
-        conflicts = _conflicts(existing, wanted)
+        conflicts = invoice_conflicts(existing, wanted)
         if conflicts:
             raise ApiError(409, f"invoice {wanted.number} already exists with other data: {'; '.join(conflicts)}",
                            where="invoice.number")
         case = session.exec(select(Case).where(Case.invoice_number == wanted.number)).one()
         return OpenedCase(case=case, created=False)
-    flow = _flow_for(session, body.flow)
+    flow = flow_for(session, body.flow)
     try:
         _store_debtor(session, body)
         session.flush()  # rows without relationships are flushed in the order they must exist
@@ -99,22 +99,28 @@ def case_input(session: Session, case: Case, settings: Settings) -> CaseInput:
     )
 
 
-async def open_case(session: Session, client: Client, settings: Settings, body: CaseIn) -> OpenedCase:
-    opened = store_case(session, body)
-    case = opened.case
-    if case.workflow_started:
-        return opened
+async def start_workflow(client: Client, settings: Settings, case: CaseInput) -> None:
+    """Start the case's workflow; one already running or finished under its id is left as it is."""
     try:
         await client.start_workflow(
             CollectionWorkflow.run,
-            case_input(session, case, settings),
-            id=case.workflow_id,
+            case,
+            id=workflow_id_for(case.case_id),
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
         pass  # it ran before and has finished: the case exists, nothing to start
+
+
+async def open_case(session: Session, client: Client, settings: Settings, body: CaseIn) -> OpenedCase:
+    opened = store_case(session, body)
+    case = opened.case
+    if case.workflow_started:
+        return opened
+    try:
+        await start_workflow(client, settings, case_input(session, case, settings))
     except RPCError as error:
         raise ApiError(503, f"the case is stored (id {case.id}) but Temporal could not start it: {error.message}. "
                             "Post the same case again to start it; nothing will be duplicated.") from None

@@ -89,6 +89,53 @@ def list_flows() -> None:
         typer.echo(f"{flow.name:12} {len(flow.steps):3} steps  {flow.title}")
 
 
+@app.command("import")
+def import_file(
+    file: Path = typer.Argument(..., help="CSV or JSON-lines file of cases (see POST /api/cases/bulk)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Open cases in bulk from a file; bad rows are listed, the rest start. Safe to run again."""
+    import json
+
+    from api.bulk import BulkFileError, import_cases, read_rows
+    from dunflow.temporal import connect
+
+    try:
+        raw = file.read_bytes()
+        total = sum(1 for _ in read_rows(raw))
+    except OSError as error:
+        typer.echo(f"dunflow import: cannot read {file}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except BulkFileError as error:
+        typer.echo(f"dunflow import: {file}: {error}", err=True)
+        raise typer.Exit(2) from None
+    settings = get_settings()
+
+    async def run(advance):
+        from dunflow.flows import publish_shipped_flows
+        from dunflow.templates import TemplateCatalog
+
+        engine = _store_engine()
+        publish_shipped_flows(engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
+        client = await connect(settings)
+        return await import_cases(engine, client, settings, raw, progress=advance)
+
+    try:
+        with typer.progressbar(length=total, label=f"importing {total} rows", file=sys.stderr) as bar:
+            summary = asyncio.run(run(bar.update))
+    except RuntimeError as error:
+        typer.echo(f"dunflow import: Temporal is unreachable at {settings.temporal_address} ({error}); "
+                   "start it (dunflow dev) and run the same import again", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+        return
+    typer.echo(f"{summary.rows} rows: {summary.started} started, {summary.existing} already existing, "
+               f"{len(summary.rejected)} rejected")
+    for rejected in summary.rejected:
+        typer.echo(f"  row {rejected['row']}: {rejected['reason']}")
+
+
 def _store_engine():
     from dunflow.store import create_schema, make_engine
 

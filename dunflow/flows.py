@@ -4,6 +4,7 @@ a file whose content differs from the latest stored version becomes a new versio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -22,10 +23,16 @@ class PublishedFlow:
     definition: FlowDefinition
 
 
+@lru_cache(maxsize=128)
+def _parsed(definition_yaml: str) -> FlowDefinition:
+    """Published versions never change, so each text is parsed once per process."""
+    return load_flow_yaml(definition_yaml)
+
+
 def _published(row: FlowVersion | None) -> PublishedFlow | None:
     if row is None:
         return None
-    return PublishedFlow(name=row.name, version=row.version, definition=load_flow_yaml(row.definition_yaml))
+    return PublishedFlow(name=row.name, version=row.version, definition=_parsed(row.definition_yaml))
 
 
 def latest_flow(session: Session, name: str) -> PublishedFlow | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -28,20 +29,39 @@ async def dev_server():
     await env.shutdown()
 
 
-@pytest.fixture
-async def api(dev_server, settings):
-    """An HTTP client for the app, with a worker for its cases on a queue of its own."""
+@asynccontextmanager
+async def app_client(settings):
+    """An HTTP client for the app (lifespan run), authorised with an admin key."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        admin = create_key(app.state.engine, "tests", ["admin"]).key
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dunflow.test",
+                                     headers={"Authorization": f"Bearer {admin}"}) as client:
+            client.app = app
+            yield client
+
+
+def point_at(settings, dev_server) -> None:
     settings.temporal_address = dev_server.client.service_client.config.target_host
     settings.task_queue = f"api-test-{uuid.uuid4().hex}"
     settings.day_seconds = settings.day_seconds or 3600  # by default nothing moves on by itself in a test
-    app = create_app(settings)
+
+
+@pytest.fixture
+async def api(dev_server, settings):
+    """The app with a worker for its cases on a queue of its own."""
+    point_at(settings, dev_server)
     activities = build_activities(settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with build_worker(dev_server.client, settings, activities, executor):
-            async with app.router.lifespan_context(app):
-                admin = create_key(app.state.engine, "tests", ["admin"]).key
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://dunflow.test",
-                                             headers={"Authorization": f"Bearer {admin}"}) as client:
-                    client.app = app
-                    yield client
+            async with app_client(settings) as client:
+                yield client
+
+
+@pytest.fixture
+async def api_without_worker(dev_server, settings):
+    """The app alone: its cases start in Temporal but no flow runs (for intake of many cases)."""
+    point_at(settings, dev_server)
+    async with app_client(settings) as client:
+        yield client
