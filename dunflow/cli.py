@@ -182,5 +182,60 @@ def apikey_revoke(key_id: int = typer.Argument(..., help="the id shown by `dunfl
     typer.echo(f"key {key_id} revoked")
 
 
+@app.command("import-statement")
+def import_statement_file(
+    file: Path = typer.Argument(..., help="a CAMT.053 (XML) or MT940 bank statement"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Record the credits of a bank statement as payments of the cases they name. Safe to run again."""
+    import json
+
+    from sqlmodel import Session
+
+    from api.statements import import_statement
+    from dunflow.statements import StatementError
+    from dunflow.temporal import connect
+
+    try:
+        raw = file.read_bytes()
+    except OSError as error:
+        typer.echo(f"dunflow import-statement: cannot read {file}: {error.strerror}; "
+                   "give the path of a statement file exported from the bank", err=True)
+        raise typer.Exit(2) from None
+    settings = get_settings()
+
+    async def run() -> dict:
+        client = await connect(settings, lazy=True)  # away: payments are queued for the worker
+        with Session(_store_engine()) as session:
+            return await import_statement(session, client, raw)
+
+    try:
+        summary = asyncio.run(run())
+    except StatementError as error:
+        typer.echo(f"dunflow import-statement: {file}: {error}; export it again from the bank as "
+                   "CAMT.053 XML or MT940", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(summary, indent=2) if as_json else _statement_report(summary))
+
+
+def _statement_report(summary: dict) -> str:
+    queued = sum(1 for line in summary["paid"] if line["status"] == "queued")
+    lines = [f"{summary['format']}: {summary['lines']} lines, paid {len(summary['paid'])}"
+             + (f" ({queued} queued until Temporal is back)" if queued else "")
+             + f", duplicates {len(summary['duplicates'])}, unmatched {len(summary['unmatched'])}, "
+             f"debits skipped {summary['skipped_debits']}"]
+    for paid in summary["paid"]:
+        lines.append(f"  paid      line {paid['line_no']}: {_amount(paid['amount_cents'])} "
+                     f"invoice {paid['invoice_number']} ({paid['status']})")
+    for line in summary["unmatched"]:
+        lines.append(f"  unmatched line {line['line_no']}: {_amount(line['amount_cents'])} {line['currency']} "
+                     f"{line['remittance']!r}: {line['reason']}")
+    return "\n".join(lines)
+
+
+def _amount(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 if __name__ == "__main__":
     sys.exit(app())
