@@ -7,11 +7,13 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.collection import CollectionActivities
 from activities.providers import build_providers
+from dunflow.outbound import delivery_loop
 from dunflow.search_attributes import register_search_attributes
 from dunflow.settings import Settings, get_settings
 from dunflow.signal_outbox import redelivery_loop
@@ -57,11 +59,12 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(client, settings, activities, executor):
+        async with build_worker(client, settings, activities, executor), httpx.AsyncClient() as http:
             redelivery = asyncio.create_task(redelivery_loop(activities.engine, client, stop))
+            outbound = asyncio.create_task(delivery_loop(activities.engine, stop, http=http))
             await stop.wait()
             log.info("stopping: finishing the activities in progress")
-            await redelivery
+            await asyncio.gather(redelivery, outbound)
 
 
 if __name__ == "__main__":

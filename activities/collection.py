@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
 from dunflow.case import ProgressReport, SendRequest, SendResult
 from dunflow.money import format_amount, statutory_collection_costs
+from dunflow.outbound import case_facts, emit, history_event
 from dunflow.settings import Settings
 from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
 from dunflow.templates import RenderedMessage, TemplateCatalog
@@ -138,11 +139,15 @@ class CollectionActivities:
         keys = [f"{report.workflow_id}:{entry.seq}" for entry in report.entries]
         with Session(self.engine) as session:
             known = set(session.exec(select(CaseEvent.key).where(CaseEvent.key.in_(keys))))
+            case = session.get(Case, report.case_id)
             for key, entry in zip(keys, report.entries):
                 if key not in known:
                     detail = f"{entry.step}: {entry.detail}" if entry.step and entry.detail else entry.step or entry.detail
                     session.add(CaseEvent(key=key, case_id=report.case_id, kind=entry.kind, detail=detail, at=entry.at))
-            case = session.get(Case, report.case_id)
+                    outbound = history_event(entry.kind, entry.detail)
+                    if outbound is not None:  # a new entry only, so each event is emitted once
+                        event_type, data = outbound
+                        emit(session, event_type, report.case_id, case_facts(case, report.amount_open_cents) | data)
             if case is not None:
                 case.status, case.current_step = report.status, report.current_step
                 case.amount_open_cents, case.updated_at = report.amount_open_cents, utcnow()

@@ -26,6 +26,7 @@ from api.intake import case_input, flow_for, invoice_conflicts, start_workflow
 from api.schemas import CaseIn
 from dunflow.case import CaseInput, DebtorInfo, InvoiceInfo
 from dunflow.flows import PublishedFlow
+from dunflow.outbound import emit_many, started_facts
 from dunflow.settings import Settings
 from dunflow.store import Case, Debtor, Invoice
 
@@ -234,9 +235,11 @@ async def _start_all(client: Client, settings: Settings, engine: Engine, cases: 
             await start_workflow(client, settings, case)
 
     await asyncio.gather(*(start(case) for case in cases))
+    ids = [c.case_id for c in cases]
     with Session(engine) as session:
-        session.exec(update(Case).where(Case.id.in_([c.case_id for c in cases]))
-                     .values(workflow_started=True, status="active"))
+        session.exec(update(Case).where(Case.id.in_(ids)).values(workflow_started=True, status="active"))
+        started = session.exec(select(Case).where(Case.id.in_(ids)))
+        emit_many(session, "case.started", [started_facts(case) for case in started])  # in the same commit
         session.commit()
     return len(cases)
 

@@ -19,6 +19,7 @@ from api.errors import ApiError
 from api.schemas import CaseIn
 from dunflow.case import CaseInput, DebtorInfo, InvoiceInfo
 from dunflow.flows import PublishedFlow, flow_names, latest_flow, pinned_flow
+from dunflow.outbound import emit_case_started
 from dunflow.settings import Settings
 from dunflow.store import Case, Debtor, Invoice, workflow_id_for
 from workflows.collection import CollectionWorkflow
@@ -128,6 +129,7 @@ async def open_case(session: Session, client: Client, settings: Settings, body: 
     if case.status == "starting":
         case.status = "active"
     session.add(case)
+    emit_case_started(session, case)  # in the commit that marks the start: once per case
     session.commit()
     session.refresh(case)
     return opened

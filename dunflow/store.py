@@ -166,6 +166,44 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
+class Subscriber(SQLModel, table=True):
+    """Another system (an ERP, a ledger) that gets dunflow's outbound events by HTTP POST."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)  # signs every delivery; shown once, when registered
+    events: str = Field(max_length=500)  # space-separated event types, or "*" for all
+    active: bool = True
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class OutboundEvent(SQLModel, table=True):
+    """Something that happened, stored with the change that caused it, for the subscribers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=32)  # uuid hex: receivers deduplicate on it
+    type: str = Field(max_length=50, index=True)
+    case_id: str | None = Field(default=None, foreign_key="case.id", index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the event's data, JSON
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class EventDelivery(SQLModel, table=True):
+    """One event to one subscriber: pending until a 2xx answer, failed after the last attempt."""
+
+    __table_args__ = (UniqueConstraint("outbound_event_id", "subscriber_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    outbound_event_id: int = Field(foreign_key="outboundevent.id", index=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    status: str = Field(default="pending", max_length=10, index=True)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _timestamp(default_factory=utcnow)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    delivered_at: datetime | None = _timestamp(nullable=True, default=None)
+
+
 def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
