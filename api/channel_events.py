@@ -12,7 +12,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from dunflow.case import FINAL_STATUSES, ChannelEvent
-from dunflow.store import Case, ChannelEventRecord, Debtor, Message, workflow_id_for
+from dunflow.store import Case, ChannelEventRecord, Debtor, Message, release, workflow_id_for
 from workflows.collection import CollectionWorkflow
 
 # A message's status only moves forward: a late "delivered" never hides an "opened".
@@ -39,6 +39,7 @@ async def deliver(session: Session, client: Client, event: IncomingEvent) -> str
     message = session.get(Message, event.message_id) if event.message_id is not None else None
     outcome = "unknown_message" if message is None else "recorded"
     if message is not None and event.kind in SIGNALLED_KINDS:
+        release(session)
         outcome = await _signal_case(client, message, event, event_id)
         if STATUS_RANK.get(event.kind, 0) > STATUS_RANK.get(message.status, 0):
             message.status = event.kind

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,8 +13,10 @@ from api.errors import ApiError
 from dunflow.settings import Settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request, opened and closed on the event loop (no thread hop). Async routes
+    release it before awaiting Temporal (see dunflow.store.release)."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
         yield session
 
 

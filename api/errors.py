@@ -62,8 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         if temporal_unreachable(error):
             return JSONResponse(status_code=503, content={
-                "error": f"Temporal is unreachable at {request.app.state.settings.temporal_address}; "
-                         "try again when it is up", "problems": []})
+                "error": f"Temporal at {request.app.state.settings.temporal_address} is unreachable or did not "
+                         "answer in time; try again", "problems": []})
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return JSONResponse(status_code=500, content={
             "error": "internal error: it has been logged; nothing was changed by this request", "problems": []})

@@ -21,7 +21,7 @@ from dunflow.case import CaseInput, DebtorInfo, InvoiceInfo
 from dunflow.flows import PublishedFlow, flow_names, latest_flow, pinned_flow
 from dunflow.outbound import emit_case_started
 from dunflow.settings import Settings
-from dunflow.store import Case, Debtor, Invoice, workflow_id_for
+from dunflow.store import Case, Debtor, Invoice, release, workflow_id_for
 from workflows.collection import CollectionWorkflow
 
 DEFAULT_FLOW = "standard"
@@ -120,8 +120,10 @@ async def open_case(session: Session, client: Client, settings: Settings, body: 
     case = opened.case
     if case.workflow_started:
         return opened
+    started_with = case_input(session, case, settings)
+    release(session)
     try:
-        await start_workflow(client, settings, case_input(session, case, settings))
+        await start_workflow(client, settings, started_with)
     except RPCError as error:
         raise ApiError(503, f"the case is stored (id {case.id}) but Temporal could not start it: {error.message}. "
                             "Post the same case again to start it; nothing will be duplicated.") from None

@@ -14,7 +14,7 @@ from api.errors import ApiError
 from api.schemas import PaymentIn
 from dunflow.case import FINAL_STATUSES, CaseState, PaymentReceived
 from dunflow.signal_outbox import queue_signal, send_signal, temporal_unreachable
-from dunflow.store import Case, Payment, PendingSignal
+from dunflow.store import Case, Payment, PendingSignal, release
 from workflows.collection import CollectionWorkflow
 
 QUICK = timedelta(seconds=5)  # a request asks Temporal this long before it answers 503 or queues
@@ -57,6 +57,16 @@ async def open_state_unless_away(client: Client, case: Case) -> CaseState | None
         if temporal_unreachable(error):
             return None
         raise
+
+
+async def check_open_unless_away(client: Client, case: Case) -> None:
+    """A 409 when the case's workflow has closed. Asks the server only, not the worker (as a
+    query would), so it stays quick while the worker is busy."""
+    try:
+        await open_handle(client, case)
+    except Exception as error:
+        if not temporal_unreachable(error):
+            raise
 
 
 async def queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload) -> dict:
@@ -108,7 +118,8 @@ async def record_payment(session: Session, client: Client, case: Case, payment: 
                            where="payment_id")
         pending = session.exec(select(PendingSignal).where(PendingSignal.key == key)).one()
         return "duplicate" if pending.delivered_at is not None else await send_now(session, client, pending)
-    await open_state_unless_away(client, case)
+    release(session)
+    await check_open_unless_away(client, case)
     pending = queue_signal(session, case.id, "payment_received", PaymentReceived(**payment.model_dump()), key)
     session.add(Payment(case_id=case.id, **payment.model_dump()))
     session.commit()

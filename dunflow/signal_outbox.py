@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunflow.case import DisputeOpened, DisputeResolved, PaymentReceived, PromiseToPay
-from dunflow.store import PendingSignal, utcnow, workflow_id_for
+from dunflow.store import PendingSignal, release, utcnow, workflow_id_for
 
 log = logging.getLogger("dunflow.signals")
 
@@ -29,9 +29,11 @@ RPC_TIMEOUT = timedelta(seconds=5)
 
 
 def temporal_unreachable(error: Exception) -> bool:
-    """True for errors that mean "try again later", not "this signal is wrong"."""
+    """True for errors that mean "try again later", not "this signal is wrong". CANCELLED is what
+    a call gets when its own rpc_timeout runs out."""
     if isinstance(error, RPCError):
-        return error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN)
+        return error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNKNOWN,
+                                RPCStatusCode.CANCELLED)
     return isinstance(error, RuntimeError) and "connect" in str(error).lower()  # a lazy client's first connect
 
 
@@ -49,6 +51,8 @@ async def send_signal(session: Session, client: Client, row: PendingSignal) -> s
     payload = PAYLOADS[row.signal].model_validate_json(row.payload)
     handle = client.get_workflow_handle(workflow_id_for(row.case_id))
     row.attempts += 1
+    session.add(row)
+    release(session)
     try:
         if (await handle.describe(rpc_timeout=RPC_TIMEOUT)).status == WorkflowExecutionStatus.RUNNING:
             await handle.signal(row.signal, payload, rpc_timeout=RPC_TIMEOUT)
@@ -71,7 +75,7 @@ async def send_signal(session: Session, client: Client, row: PendingSignal) -> s
 async def redeliver_pending(engine: Engine, client: Client, limit: int = 500) -> int:
     """Send what is still pending, oldest first; stop at the first sign Temporal is still away."""
     sent = 0
-    with Session(engine) as session:
+    with Session(engine, expire_on_commit=False) as session:
         pending = session.exec(
             select(PendingSignal).where(PendingSignal.delivered_at.is_(None)).order_by(PendingSignal.id).limit(limit))
         for row in list(pending):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Text, UniqueConstraint, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
@@ -204,6 +205,15 @@ class EventDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
+def release(session: Session) -> None:
+    """End the session's transaction (committing what it holds), so no pooled connection and no
+    SQLite lock is kept while async code awaits Temporal. Call it before every such await: a
+    request that blocks on the pool or a lock blocks the event loop, and with it the request that
+    holds what it waits for. Objects stay readable when the session was made with
+    expire_on_commit=False, as the API's sessions are."""
+    session.commit()
+
+
 def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -217,10 +227,12 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        # A file opens in microseconds, so no pool: nothing to wait for while the event loop runs.
+        pooling = {"poolclass": NullPool} if path and path != ":memory:" else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pooling)
         event.listen(engine, "connect", _enable_sqlite_concurrency)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30)
 
 
 def create_schema(engine: Engine) -> None:

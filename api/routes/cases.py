@@ -27,7 +27,7 @@ from api.signalling import (
     workflow_handle,
 )
 from dunflow.case import DisputeOpened, DisputeResolved, OperatorAction, PromiseToPay
-from dunflow.store import Case, Debtor, Invoice, Message, as_utc, events_of_case, messages_of_case
+from dunflow.store import Case, Debtor, Invoice, Message, as_utc, events_of_case, messages_of_case, release
 from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -142,6 +142,7 @@ async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep,
     message = session.get(Message, body.message_id)
     if message is None or message.case_id != case_id:
         raise ApiError(404, f"case {case_id} has no message {body.message_id}", where="message_id")
+    release(session)
     await open_handle(client, case)
     event_id = body.event_id or uuid.uuid4().hex
     try:
@@ -176,9 +177,11 @@ def _case_summary(case: Case) -> dict:
 
 
 def _case_or_404(session: Session, case_id: str) -> Case:
+    """The case, with the session released: the caller may await Temporal next."""
     case = session.get(Case, case_id)
     if case is None:
         raise ApiError(404, f"no case with id {case_id}", where="case_id")
+    release(session)
     return case
 
 

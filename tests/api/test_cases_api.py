@@ -153,6 +153,24 @@ async def test_payment_ends_the_case_and_a_repeat_changes_nothing(api):
         assert [p.payment_id for p in session.exec(select(Payment))] == ["P-1"]  # nothing half-written
 
 
+async def test_many_payments_at_once_are_all_taken(api):
+    """More requests at once than a connection pool holds: none may wait on another's connection or
+    lock while it awaits Temporal, or the event loop, and every request with it, stands still."""
+    cases = [await open_case(api, f"F-2026-00{n}") for n in range(1, 4)]
+    posts = [api.post(f"/api/cases/{cases[n % 3]}/payments", json=payment(f"P-{n}", amount_cents=100))
+             for n in range(45)]
+    responses = await asyncio.wait_for(asyncio.gather(*posts), timeout=120)
+    assert [(r.status_code, r.json()["status"]) for r in responses] == [(202, "accepted")] * 45
+    with Session(api.app.state.engine) as session:
+        assert len(session.exec(select(Payment)).all()) == 45
+
+    async def all_applied():
+        states = [await state_of(api, case_id) for case_id in cases]
+        return all(state["amount_open_cents"] == 24_500 - 15 * 100 for state in states)
+
+    assert await eventually(all_applied)
+
+
 async def test_payment_in_the_wrong_currency_or_amount_is_refused(api):
     case_id = await open_case(api)
     wrong_currency = await api.post(f"/api/cases/{case_id}/payments", json=payment(currency="USD"))
