@@ -178,15 +178,23 @@ async def deliver_due(engine: Engine, http: httpx.AsyncClient, now: datetime | N
     defaults to the present; a later one makes retries due without waiting. Returns how many
     were delivered."""
     now = (now or utcnow()).astimezone(timezone.utc)
-    with Session(engine) as session:
-        due = due_deliveries(session, now, limit)
+    due = await asyncio.to_thread(_load_due, engine, now, limit)  # the store in a thread, never on the loop
     attempts = await asyncio.gather(*(post_event(http, *row) for row in due))  # no transaction held meanwhile
+    await asyncio.to_thread(_record_attempts, engine, due, attempts, now)
+    return sum(attempt.ok for attempt in attempts)
+
+
+def _load_due(engine: Engine, now: datetime, limit: int) -> list[tuple[EventDelivery, OutboundEvent, Subscriber]]:
+    with Session(engine, expire_on_commit=False) as session:
+        return due_deliveries(session, now, limit)
+
+
+def _record_attempts(engine: Engine, due: list, attempts: list[Attempt], now: datetime) -> None:
     with Session(engine) as session:
         for (delivery, _event, _subscriber), attempt in zip(due, attempts):
             record_attempt(delivery, attempt, now)
             session.add(delivery)
         session.commit()
-    return sum(attempt.ok for attempt in attempts)
 
 
 async def delivery_loop(engine: Engine, stop: asyncio.Event, interval: float = DELIVERY_INTERVAL_SECONDS,

@@ -14,7 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunflow.case import DisputeOpened, DisputeResolved, PaymentReceived, PromiseToPay
-from dunflow.store import PendingSignal, release, utcnow, workflow_id_for
+from dunflow.store import PendingSignal, utcnow, workflow_id_for
 
 log = logging.getLogger("dunflow.signals")
 
@@ -51,8 +51,7 @@ async def send_signal(session: Session, client: Client, row: PendingSignal) -> s
     payload = PAYLOADS[row.signal].model_validate_json(row.payload)
     handle = client.get_workflow_handle(workflow_id_for(row.case_id))
     row.attempts += 1
-    session.add(row)
-    release(session)
+    await save(session, row)  # committed: nothing is held while Temporal is asked
     try:
         if (await handle.describe(rpc_timeout=RPC_TIMEOUT)).status == WorkflowExecutionStatus.RUNNING:
             await handle.signal(row.signal, payload, rpc_timeout=RPC_TIMEOUT)
@@ -62,23 +61,28 @@ async def send_signal(session: Session, client: Client, row: PendingSignal) -> s
     except RPCError as error:
         if temporal_unreachable(error):
             row.last_error = error.message
-            session.add(row)
-            session.commit()
+            await save(session, row)
             raise
         row.outcome, row.last_error = "case_closed", error.message
     row.delivered_at = utcnow()
-    session.add(row)
-    session.commit()
+    await save(session, row)
     return row.outcome
+
+
+async def save(session: Session, row: PendingSignal) -> None:
+    """Commit the row in a thread: a store that is busy must not stop the event loop."""
+    def commit() -> None:
+        session.add(row)
+        session.commit()
+
+    await asyncio.to_thread(commit)
 
 
 async def redeliver_pending(engine: Engine, client: Client, limit: int = 500) -> int:
     """Send what is still pending, oldest first; stop at the first sign Temporal is still away."""
     sent = 0
     with Session(engine, expire_on_commit=False) as session:
-        pending = session.exec(
-            select(PendingSignal).where(PendingSignal.delivered_at.is_(None)).order_by(PendingSignal.id).limit(limit))
-        for row in list(pending):
+        for row in await asyncio.to_thread(_pending, session, limit):
             try:
                 await send_signal(session, client, row)
             except Exception as error:
@@ -87,6 +91,13 @@ async def redeliver_pending(engine: Engine, client: Client, limit: int = 500) ->
                 raise
             sent += 1
     return sent
+
+
+def _pending(session: Session, limit: int) -> list[PendingSignal]:
+    query = select(PendingSignal).where(PendingSignal.delivered_at.is_(None)).order_by(PendingSignal.id).limit(limit)
+    rows = list(session.exec(query))
+    session.commit()  # ends the read; the rows stay loaded
+    return rows
 
 
 async def redelivery_loop(engine: Engine, client: Client, stop: asyncio.Event,
