@@ -4,14 +4,16 @@ time-skipping test server, and reads back what they sent."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 from sqlmodel import Session, select
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.service import RPCError
 from temporalio.worker import Replayer, Worker
@@ -96,8 +98,13 @@ class FlowHarness:
         await handle.signal(CollectionWorkflow.channel_event, event)
 
 
+HISTORIES = Path(__file__).parent.parent / "histories"
+RECORD_HISTORIES = os.environ.get("DUNFLOW_RECORD_HISTORIES") == "1"
+
+
 @asynccontextmanager
-async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings):
+async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, name: str):
+    """`name` names the histories of the test's cases when they are recorded (see tests/histories)."""
     settings.task_queue = f"test-{uuid.uuid4().hex}"
     activities = CollectionActivities(
         engine=engine, settings=settings, templates=TemplateCatalog(settings.templates_dir),
@@ -116,11 +123,22 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings):
                         await handle.terminate("test finished")
                     except RPCError:
                         pass  # it had already finished
-    await replay_all(env, harness.handles)
+    histories = [await handle.fetch_history() for handle in harness.handles]
+    await replay_all(env, histories)
+    if RECORD_HISTORIES:
+        record(histories, name)
 
 
-async def replay_all(env: WorkflowEnvironment, handles: list[WorkflowHandle]) -> None:
+async def replay_all(env: WorkflowEnvironment, histories: list[WorkflowHistory]) -> None:
     """Every history a test produced replays against the workflow code: proof it is deterministic."""
     replayer = Replayer(workflows=[CollectionWorkflow], data_converter=env.client.data_converter)
-    for handle in handles:
-        await replayer.replay_workflow(await handle.fetch_history())
+    for history in histories:
+        await replayer.replay_workflow(history)
+
+
+def record(histories: list[WorkflowHistory], name: str) -> None:
+    """Keep the histories for the replay guard (tests/workflows/test_replay_guard.py)."""
+    HISTORIES.mkdir(exist_ok=True)
+    for number, history in enumerate(histories, start=1):
+        suffix = f"-{number}" if len(histories) > 1 else ""
+        (HISTORIES / f"{name}{suffix}.json").write_text(history.to_json())

@@ -24,8 +24,8 @@ NOT_OPENED_UNTIL_CALL = [
 
 
 @pytest.fixture
-async def flows(time_skipping_env, engine, settings):
-    async with flow_harness(time_skipping_env, engine, settings) as harness:
+async def flows(request, time_skipping_env, engine, settings):
+    async with flow_harness(time_skipping_env, engine, settings, request.node.name) as harness:
         yield harness
 
 

@@ -1,0 +1,28 @@
+"""The replay guard: histories recorded from the shipped flows through every branch (see
+tests/histories/README.md) must replay against the current workflow code. A change that would
+break cases already running fails here, before it reaches a worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.collection import CollectionWorkflow
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_to_guard():
+    assert len(HISTORIES) >= 15, "tests/histories lost its recordings; see its README to record them"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_recorded_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=[CollectionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
