@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator, model_validator
 
 from dunflow.flow import ChannelEventKind
-from dunflow.money import check_currency
+from dunflow.money import MAX_AMOUNT_CENTS, check_currency
+
+# A store id: a positive 64-bit integer (larger numbers name nothing and the database refuses them).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 Currency = Annotated[str, AfterValidator(check_currency), Field(description="ISO 4217 code, e.g. EUR")]
@@ -41,7 +44,7 @@ class DebtorIn(_Body):
 
 class InvoiceIn(_Body):
     number: str = Field(min_length=1, max_length=100)
-    amount_cents: StrictInt = Field(gt=0, description="the amount in cents: 12345 is 123.45")
+    amount_cents: StrictInt = Field(gt=0, le=MAX_AMOUNT_CENTS, description="the amount in cents: 12345 is 123.45")
     currency: Currency
     issued_on: date
     due_on: date
@@ -61,7 +64,7 @@ class CaseIn(_Body):
 
 class PaymentIn(_Body):
     payment_id: str = Field(min_length=1, max_length=200)
-    amount_cents: StrictInt = Field(gt=0)
+    amount_cents: StrictInt = Field(gt=0, le=MAX_AMOUNT_CENTS)
     currency: Currency
     paid_at: datetime
 
@@ -77,7 +80,7 @@ class DisputeResolutionIn(_Body):
 
 class PromiseIn(_Body):
     promised_on: date
-    amount_cents: StrictInt = Field(gt=0)
+    amount_cents: StrictInt = Field(gt=0, le=MAX_AMOUNT_CENTS)
 
 
 class OperatorActionIn(_Body):
@@ -86,7 +89,7 @@ class OperatorActionIn(_Body):
 
 
 class ChannelEventIn(_Body):
-    message_id: int
+    message_id: RowId
     kind: ChannelEventKind
     key: str | None = Field(default=None, pattern=r"^[0-9*#]$")
     event_id: str | None = Field(default=None, max_length=200, description="the provider's event id; repeats are ignored")

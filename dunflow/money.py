@@ -48,6 +48,7 @@ def split_into_terms(total_cents: int, terms: int) -> list[int]:
 # Statutory scale for extrajudicial collection costs (Besluit vergoeding voor buitengerechtelijke
 # incassokosten): (upper bound of the band in cents or None, rate per mille).
 COLLECTION_COST_BANDS = ((250_000, 150), (500_000, 100), (1_000_000, 50), (20_000_000, 10), (None, 5))
+MAX_AMOUNT_CENTS = 10**14  # a trillion in any currency: far above any invoice, far below the store's limit
 COLLECTION_COSTS_MIN_CENTS = 4_000
 COLLECTION_COSTS_MAX_CENTS = 677_500
 

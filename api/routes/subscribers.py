@@ -11,6 +11,7 @@ from sqlmodel import Session, select, update
 from api.auth import require_scope
 from api.deps import SessionDep
 from api.errors import ApiError
+from api.schemas import RowId
 from dunflow.outbound import ALL_EVENTS, EVENT_TYPES
 from dunflow.store import EventDelivery, OutboundEvent, Subscriber, as_utc
 
@@ -62,7 +63,7 @@ def list_subscribers(session: SessionDep) -> list[dict]:
 
 
 @router.delete("/{subscriber_id}", dependencies=ADMIN)
-def delete_subscriber(subscriber_id: int, session: SessionDep) -> dict:
+def delete_subscriber(subscriber_id: RowId, session: SessionDep) -> dict:
     """Deactivate a subscriber: nothing more is sent to it, what was pending is given up."""
     subscriber = _subscriber_or_404(session, subscriber_id)
     subscriber.active = False
@@ -76,7 +77,7 @@ def delete_subscriber(subscriber_id: int, session: SessionDep) -> dict:
 
 
 @router.get("/{subscriber_id}/deliveries", dependencies=ADMIN)
-def list_deliveries(subscriber_id: int, session: SessionDep,
+def list_deliveries(subscriber_id: RowId, session: SessionDep,
                     limit: int = Query(default=100, ge=1, le=1000)) -> list[dict]:
     """What was sent to the subscriber, or is still to be sent, newest first."""
     _subscriber_or_404(session, subscriber_id)

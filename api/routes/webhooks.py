@@ -171,7 +171,9 @@ def _debtors_with_phone(phone: str):
 
 
 def _int(value) -> int | None:
+    """A message id from a provider's callback; None when it cannot be one."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 1 <= number < 2**63 else None
