@@ -18,6 +18,7 @@ from activities.providers import ChannelProvider, OutgoingMessage, PermanentSend
 from dunflow.case import ProgressReport, SendRequest, SendResult
 from dunflow.money import format_amount, statutory_collection_costs
 from dunflow.outbound import case_facts, emit, history_event
+from dunflow.portal import make_token, portal_secret
 from dunflow.settings import Settings
 from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
 from dunflow.templates import RenderedMessage, TemplateCatalog
@@ -108,13 +109,19 @@ class CollectionActivities:
     def render(self, request: SendRequest) -> RenderedMessage:
         return self.templates.render(request.channel, request.template, request.debtor.language, self.context(request))
 
+    def portal_link(self, request: SendRequest) -> str:
+        """The debtor's portal, through a redirect that records the click for this step's message."""
+        token = make_token(portal_secret(self.settings), request.case_id, utcnow(), self.settings.portal_link_days,
+                           step=request.step_id)
+        return f"{self.settings.effective_public_url}/p/{token}"
+
     def context(self, request: SendRequest) -> dict:
         language, invoice = request.debtor.language, request.invoice
         money = lambda cents: format_amount(cents, invoice.currency, language)  # noqa: E731
         settings = self.settings
         pay_link = settings.pay_url_template.format(
             invoice_number=invoice.number, case_id=request.case_id, amount_cents=request.amount_open_cents,
-        ) if settings.pay_url_template else ""
+        ) if settings.pay_url_template else self.portal_link(request)
         return {
             "debtor": request.debtor,
             "invoice": invoice,

@@ -69,8 +69,10 @@ async def check_open_unless_away(client: Client, case: Case) -> None:
             raise
 
 
-async def queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload) -> dict:
-    pending = queue_signal(session, case_id, signal, payload, key=f"{signal}:{uuid.uuid4().hex}")
+async def queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload,
+                         key: str | None = None) -> dict:
+    """Store the signal (under `key`, unique; a fresh one by default), then send it."""
+    pending = queue_signal(session, case_id, signal, payload, key=key or f"{signal}:{uuid.uuid4().hex}")
     session.commit()
     return {"case_id": case_id, "status": await send_now(session, client, pending)}
 

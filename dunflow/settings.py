@@ -36,8 +36,11 @@ class Settings(BaseSettings):
     creditor_iban: str = "NL91ABNA0417164300"
     creditor_email: str = "debiteuren@example.nl"
     creditor_phone: str = "+31201234567"
-    # Optional payment page of the creditor, e.g. "https://pay.example.nl/{invoice_number}".
+    # Optional payment page of the creditor, e.g. "https://pay.example.nl/{invoice_number}";
+    # empty: messages link to dunflow's debtor portal.
     pay_url_template: str = ""
+    portal_secret: str = ""  # signs portal links; empty: one is made and kept in data_dir
+    portal_link_days: int = Field(default=60, ge=1, le=366)
 
     sendgrid_api_key: str = ""
     sendgrid_api_host: str = "https://api.sendgrid.com"

@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from api.routes.portal import get_visit
 from dunflow.apikeys import create_key, hash_key, revoke_key
 from dunflow.cli import app as cli
 from dunflow.store import ApiKey
@@ -38,6 +39,12 @@ async def test_every_api_route_demands_a_key(api):
     for route in routes:
         if route.path.startswith("/webhooks/"):
             continue  # verified by the providers' signatures: see test_webhooks.py
+        if route.path.startswith(("/portal/", "/p/")):  # the debtor's signed link is the key
+            assert get_visit in [d.call for d in route.dependant.dependencies], f"{route.path} reads no portal link"
+            for method in route.methods:
+                response = await api.request(method, concrete(route.path))
+                assert response.status_code == 403, f"{method} {route.path} answered {response.status_code}"
+            continue
         if not route.path.startswith("/api"):
             assert route.path in PUBLIC, f"{route.path} is outside /api and not known to be public"
             continue
