@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -40,8 +41,11 @@ def portal_secret(settings: Settings) -> bytes:
     kept = settings.data_dir / "portal-secret"
     if not kept.is_file():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        kept.write_text(secrets.token_urlsafe(32) + "\n")
-        kept.chmod(0o600)
+        try:  # exclusive: when the API and the worker race, one secret wins and both read it
+            with os.fdopen(os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+                file.write(secrets.token_urlsafe(32) + "\n")
+        except FileExistsError:
+            pass
     return kept.read_text().strip().encode()
 
 
