@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_from: str = ""
     twilio_api_base: str = "https://api.twilio.com"
+    mollie_api_key: str = ""  # set (test_... or live_...): the portal's payments go through Mollie
+    mollie_api_base: str = "https://api.mollie.com"
 
     @field_validator("day_seconds", mode="before")
     @classmethod

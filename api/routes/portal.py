@@ -4,6 +4,7 @@ form carries the id of the page it came from, a payment its provider's payment i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from api.channel_events import IncomingEvent, deliver
 from api.deps import LazyTemporalDep, SessionDep
 from api.errors import ApiError
 from api.invoice_pdf import invoice_pdf
+from api.payments import MolliePaymentProvider, ProviderUnavailable, payment_provider
 from api.portal_text import DISPUTE_REASONS, LANGUAGES, TEXT
 from api.schemas import PaymentIn
 from api.signalling import queue_and_send, record_payment
@@ -36,7 +38,7 @@ from dunflow.templates import TemplateCatalog
 log = logging.getLogger("dunflow.portal")
 router = APIRouter(include_in_schema=False)
 PROMISE_MAX_DAYS = 30  # the furthest date a debtor may promise to pay by, from today
-DONE = ("promise", "dispute", "paid", "failed")
+DONE = ("promise", "dispute", "paid", "failed", "returned")
 
 
 class PortalDenied(Exception):
@@ -165,11 +167,18 @@ async def dispute(visit: VisitDep, request: Request, session: SessionDep, client
 
 @router.post("/portal/{token}/pay")
 async def pay(visit: VisitDep, request: Request, session: SessionDep) -> Response:
-    """Hand over to the payment provider: here the local test provider's page."""
+    """Hand over to the payment provider (Mollie, or the local test provider)."""
     form = await _form(request)
+    language = _language(form.get("lang"), visit.debtor.language)
     case = _debtors_case(session, visit, form.get("invoice_number", ""))
-    query = f"invoice={quote(case.invoice_number)}&payment={uuid.uuid4().hex}&lang={form.get('lang', '')}"
-    return RedirectResponse(f"{visit.base}/testpay?{query}", status_code=303)
+    release(session)
+    provider = payment_provider(visit.settings)
+    try:
+        attempt = _request_id(form) + case.id  # one payment per page and invoice, however often clicked
+        url = await asyncio.to_thread(provider.checkout_url, case, visit.base, language, attempt)
+    except ProviderUnavailable as error:
+        raise ApiError(503, f"{error}; try again in a moment") from None
+    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/portal/{token}/testpay")
@@ -184,6 +193,26 @@ def test_provider_page(visit: VisitDep, request: Request, session: SessionDep) -
     return _page(visit.settings, "testpay.html.j2", language, fields=fields, signatures=signatures,
                  webhook="/webhooks/testpay", invoice_number=case.invoice_number,
                  amount=format_amount(case.amount_open_cents, case.currency, language))
+
+
+@router.post("/webhooks/mollie")
+async def mollie_webhook(request: Request, session: SessionDep, client: LazyTemporalDep) -> dict:
+    """Mollie names a payment that changed; what happened is asked from Mollie itself, so a
+    forged call can only make dunflow look up a payment that is not there."""
+    provider_id = (await _form(request)).get("id", "")
+    settings: Settings = request.app.state.settings
+    if not settings.mollie_api_key:
+        raise ApiError(404, "Mollie is not configured (DUNFLOW_MOLLIE_API_KEY)")
+    try:
+        reported = await asyncio.to_thread(MolliePaymentProvider(settings).report, provider_id)
+    except ProviderUnavailable as error:
+        raise ApiError(503, str(error)) from None  # Mollie calls again later
+    case = session.get(Case, reported.case_id) if reported is not None else None
+    if reported is None or case is None or not reported.paid:
+        return {"recorded": False}
+    payment = PaymentIn(payment_id=reported.payment_id, amount_cents=reported.amount_cents,
+                        currency=reported.currency, paid_at=reported.paid_at or datetime.now(timezone.utc))
+    return {"recorded": True, "status": await record_payment(session, client, case, payment)}
 
 
 @router.post("/webhooks/testpay")

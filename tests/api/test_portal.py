@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from dunflow.portal import make_token, portal_secret
 from dunflow.store import ChannelEventRecord, Payment, PendingSignal, utcnow
 from tests.api.test_cases_api import eventually, new_case, open_case, state_of
+from tests.support.fake_provider_server import FakeProviderServer
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
@@ -126,8 +127,8 @@ async def test_a_dispute_from_the_portal_pauses_the_case(api):
 async def test_paying_through_the_test_provider_ends_the_case_paid_once(api):
     case_id = await open_case(api)
     token = token_for(api, case_id)
-    started = await api.post(f"/portal/{token}/pay", data={"invoice_number": "F-2026-001", "lang": "nl"},
-                             headers=FORM)
+    fields = form_fields((await api.get(f"/portal/{token}")).text, f"/portal/{token}/pay")
+    started = await api.post(f"/portal/{token}/pay", data=fields, headers=FORM)
     assert started.status_code == 303
     provider_page = (await api.get(started.headers["location"])).text
     assert "Testbetaling" in provider_page and "€ 245,00" in provider_page
@@ -147,3 +148,38 @@ async def test_paying_through_the_test_provider_ends_the_case_paid_once(api):
     with Session(api.app.state.engine) as session:
         assert [(p.amount_cents, p.payment_id.startswith("testpay:")) for p in session.exec(select(Payment))] == [
             (24_500, True)]
+
+
+async def test_paying_through_mollie_records_the_payment_mollie_reports(api, settings):
+    with FakeProviderServer() as mollie:
+        settings.mollie_api_key, settings.mollie_api_base = "test_" + "d" * 30, mollie.url
+        case_id = await open_case(api)
+        token = token_for(api, case_id)
+        fields = form_fields((await api.get(f"/portal/{token}")).text, f"/portal/{token}/pay")
+        for _ in range(2):  # a double click asks Mollie twice with one idempotency key
+            started = await api.post(f"/portal/{token}/pay", data=fields, headers=FORM)
+            assert started.status_code == 303 and started.headers["location"].startswith(f"{mollie.url}/checkout/tr_")
+        first, second = [r for r in mollie.requests if r.route == "/v2/payments"]
+        assert first.header("Idempotency-Key") == second.header("Idempotency-Key")
+        assert first.header("Authorization") == f"Bearer {settings.mollie_api_key}"
+        created = first.json()
+        assert created["amount"] == {"currency": "EUR", "value": "245.00"}
+        assert created["metadata"]["case_id"] == case_id and created["webhookUrl"].endswith("/webhooks/mollie")
+        payment_id = started.headers["location"].rsplit("/", 1)[1]
+
+        assert (await api.post("/webhooks/mollie", data={"id": payment_id}, headers=FORM)).json() == {
+            "recorded": False}  # still open at Mollie: nothing happened yet
+        assert (await api.post("/webhooks/mollie", data={"id": "tr_forged"}, headers=FORM)).json() == {
+            "recorded": False}
+        mollie.settle(payment_id, "paid")
+        statuses = [(await api.post("/webhooks/mollie", data={"id": payment_id}, headers=FORM)).json()["status"]
+                    for _ in range(2)]
+        assert statuses == ["accepted", "duplicate"]
+
+    async def is_paid():
+        return (await state_of(api, case_id))["status"] == "paid"
+
+    assert await eventually(is_paid)
+    with Session(api.app.state.engine) as session:
+        assert [(p.payment_id, p.amount_cents) for p in session.exec(select(Payment))] == [
+            (f"mollie:{payment_id}", 24_500)]

@@ -11,6 +11,8 @@ Routes answered with success (unless a canned response is queued):
   POST /v3/mail/send                                   -> 202, header X-Message-Id
   POST /2010-04-01/Accounts/{sid}/Messages.json        -> 201, JSON message resource (sid SM..., status queued)
   POST /2010-04-01/Accounts/{sid}/Calls.json           -> 201, JSON call resource (sid CA..., status queued)
+  POST /v2/payments                                    -> 201, Mollie payment (id tr_..., status open)
+  GET  /v2/payments/{id}                               -> 200, that payment (status as set by `settle`), else 404
 Anything else is recorded and answered 404, so a wrong URL shows up as a failing test.
 """
 
@@ -109,6 +111,7 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._queued: list[CannedResponse] = []
+        self._payments: dict[str, dict] = {}  # Mollie payments by id
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,7 +120,9 @@ class FakeProviderServer:
                 recorded = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
                 with server._lock:
                     answer = server._queued.pop(0) if server._queued else None
-                    recorded.response = answer or _success(self.command, urlsplit(self.path).path, body)
+                    path = urlsplit(self.path).path
+                    recorded.response = answer or server._mollie(self.command, path, body) or _success(
+                        self.command, path, body)
                     server._requests.append(recorded)
                 answer = recorded.response
                 payload = b"" if answer.body is None else json.dumps(answer.body).encode()
@@ -165,6 +170,31 @@ class FakeProviderServer:
             response = CannedResponse(status_or_response, body, dict(headers or {}))
         with self._lock:
             self._queued.append(response)
+
+    def _mollie(self, method: str, path: str, body: bytes) -> CannedResponse | None:
+        """Mollie's payments API, with the payments it made kept (called under the lock)."""
+        if method == "POST" and path == "/v2/payments":
+            created = json.loads(body)
+            payment_id = "tr_" + secrets.token_hex(5)
+            self._payments[payment_id] = created | {
+                "resource": "payment", "id": payment_id, "mode": "test", "status": "open",
+                "createdAt": datetime.now(timezone.utc).isoformat(),
+                "_links": {"checkout": {"href": f"{self.url}/checkout/{payment_id}", "type": "text/html"}}}
+            return CannedResponse(201, self._payments[payment_id])
+        if method == "GET" and path.startswith("/v2/payments/"):
+            payment = self._payments.get(path.removeprefix("/v2/payments/"))
+            if payment is None:
+                return CannedResponse(404, {"status": 404, "title": "Not Found", "detail": "No payment exists"})
+            return CannedResponse(200, payment)
+        return None
+
+    def settle(self, payment_id: str, status: str) -> None:
+        """What the debtor did at Mollie's checkout: `paid`, `failed`, `canceled`, `expired`."""
+        with self._lock:
+            payment = self._payments[payment_id]
+            payment["status"] = status
+            if status == "paid":
+                payment["paidAt"] = datetime.now(timezone.utc).isoformat()
 
     @property
     def pending_answers(self) -> int:
