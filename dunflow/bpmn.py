@@ -502,3 +502,10 @@ def bpmn_to_data(text: str | bytes) -> dict:
 def bpmn_to_flow(text: str | bytes, template_exists: TemplateExists | None = None) -> FlowDefinition:
     """Compile a BPMN document to a validated flow definition, or raise FlowInvalid."""
     return parse_flow(bpmn_to_data(text), template_exists)
+
+
+def element_of(where: str) -> str:
+    """The step or element a problem is at: `steps.check_opened.cases[0]` is at check_opened."""
+    if where.startswith("steps."):
+        return re.split(r"[.\[]", where.removeprefix("steps."), maxsplit=1)[0]
+    return where
