@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
+from api.simulation import Simulator
 from api.routes import bulk, cases, flows, messages, outbox, statements, subscribers, webhooks
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
@@ -29,7 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.temporal = await connect(settings, lazy=True)
         app.state.temporal_connected = False
+        app.state.simulator = Simulator(settings)
         yield
+        await app.state.simulator.close()
         engine.dispose()
 
     app = FastAPI(

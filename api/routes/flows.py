@@ -7,13 +7,15 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from api.auth import require_scope
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
+from api.simulation import SCENARIOS, Simulator
 from dunflow.bpmn import element_of, flow_to_bpmn
-from dunflow.flow import FlowInvalid, FlowProblem, dump_flow_yaml, load_flow_yaml
+from dunflow.flow import DebtorType, FlowInvalid, FlowProblem, dump_flow_yaml, load_flow_yaml
 from dunflow.flows import (
     SourceFormat,
     check_source,
@@ -194,3 +196,40 @@ def export_version(name: str, version: int, session: SessionDep, format: Format 
     """One version as YAML (to keep in git), BPMN or JSON."""
     media = {"yaml": "application/yaml", "bpmn": "application/xml", "json": "application/json"}[format]
     return PlainTextResponse(_source_of(session, _version_row(session, name, version), format), media_type=media)
+
+
+class SimulationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Literal[tuple(SCENARIOS)] = Field(description="how the simulated debtor behaves")
+    version: int | None = Field(default=None, description="a published version; by default the draft, else the latest")
+    debtor_type: DebtorType = "consumer"
+    language: Literal["nl", "en"] = "nl"
+    amount_cents: int = Field(default=24_500, gt=0)
+    due_in_days: int = Field(default=14, ge=0, le=365)
+
+
+@router.get("/scenarios")
+def scenarios(_key: ApiKey = READ) -> dict:
+    """The debtor behaviours a simulation can play."""
+    return {name: scenario.title for name, scenario in SCENARIOS.items()}
+
+
+@router.post("/{name}/simulate")
+async def simulate(name: str, body: SimulationIn, request: Request, session: SessionDep, settings: SettingsDep,
+                   _key: ApiKey = DESIGN) -> dict:
+    """Run the flow (draft, or a version) against a scenario on a simulated clock: the timeline day by day."""
+    draft = session.get(FlowDraft, name) if body.version is None else None
+    if draft is not None:
+        try:
+            definition = check_source(draft.source, draft.format, _templates(settings).exists, name)
+        except FlowInvalid as invalid:
+            raise _invalid(invalid.problems) from None
+        source = "draft"
+    else:
+        row = _version_row(session, name, body.version)
+        definition, source = load_flow_yaml(row.definition_yaml), f"version {row.version}"
+    simulator: Simulator = request.app.state.simulator
+    timeline = await simulator.run(definition, body.scenario, debtor_type=body.debtor_type, language=body.language,
+                                   amount_cents=body.amount_cents, due_in_days=body.due_in_days)
+    return timeline | {"source": source}

@@ -162,3 +162,24 @@ async def test_start_up_does_not_overwrite_a_designer_version(api):
     published = publish_shipped_flows(api.app.state.engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
     assert {flow.name: flow.version for flow in published}["gentle"] == 2
     assert len(await versions_of(api, "gentle")) == 2
+
+
+async def test_simulate_a_draft_before_publishing(api):
+    assert "presses_1" in (await api.get("/api/flows/scenarios")).json()
+    await api.put("/api/flows/standard/draft", content=standard_with_sms_invoice(), headers=YAML)
+    response = await api.post("/api/flows/standard/simulate", json={"scenario": "pays_after_sms"})
+    assert response.status_code == 200, response.text
+    timeline = response.json()
+    assert timeline["source"] == "draft"
+    assert [(day["day"], [e["kind"] for e in day["events"]]) for day in timeline["days"]] == [
+        (0, ["started", "sms_sent", "debtor_pay", "payment", "ended"])]
+    assert timeline["outcome"] == "paid"
+    published = await api.post("/api/flows/standard/simulate", json={"scenario": "pays_after_sms", "version": 1})
+    assert [e["kind"] for e in published.json()["days"][0]["events"]] == ["started", "email_sent"]
+    assert published.json()["source"] == "version 1"
+
+    unknown = await api.post("/api/flows/standard/simulate", json={"scenario": "wins_the_lottery"})
+    assert unknown.status_code == 422 and unknown.json()["problems"][0]["where"] == "scenario"
+    await api.put("/api/flows/standard/draft", content=standard_opened_on_sms(), headers=XML)
+    broken = await api.post("/api/flows/standard/simulate", json={"scenario": "never_opens"})
+    assert broken.status_code == 422 and broken.json()["errors"][0]["step"] == "check_opened"
