@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from api.errors import install_error_handlers
 from api.simulation import Simulator
 from api.routes import bulk, cases, flows, messages, outbox, statements, subscribers, webhooks
+from api.routes.designer import mount_designer
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
 from dunflow.store import create_schema, make_engine
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscribers.router)
     app.include_router(webhooks.router)
     app.include_router(flows.router)
+    mount_designer(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

@@ -3,6 +3,7 @@ immutable versions with who, when and a diff. Designing needs the `designer` sco
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -13,9 +14,10 @@ from sqlmodel import select
 from api.auth import require_scope
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
-from api.simulation import SCENARIOS, Simulator
+from api.simulation import SCENARIOS, SimulatedChannels, Simulator
 from dunflow.bpmn import element_of, flow_to_bpmn
-from dunflow.flow import DebtorType, FlowInvalid, FlowProblem, dump_flow_yaml, load_flow_yaml
+from dunflow.case import DebtorInfo, InvoiceInfo, PlanProposal, SendRequest
+from dunflow.flow import Channel, DebtorType, FlowInvalid, FlowProblem, dump_flow_yaml, load_flow_yaml
 from dunflow.flows import (
     SourceFormat,
     check_source,
@@ -26,6 +28,7 @@ from dunflow.flows import (
     save_draft,
     version_history,
 )
+from dunflow.money import split_into_terms
 from dunflow.store import ApiKey, FlowDraft, FlowPublication, FlowVersion, as_utc
 from dunflow.templates import TemplateCatalog
 
@@ -233,3 +236,23 @@ async def simulate(name: str, body: SimulationIn, request: Request, session: Ses
     timeline = await simulator.run(definition, body.scenario, debtor_type=body.debtor_type, language=body.language,
                                    amount_cents=body.amount_cents, due_in_days=body.due_in_days)
     return timeline | {"source": source}
+
+
+@router.get("/preview/{channel}/{template}")
+def preview(channel: Channel, template: str, settings: SettingsDep, language: Literal["nl", "en"] = "nl",
+            _key: ApiKey = READ) -> dict:
+    """A template rendered for an example debtor and invoice, as the designer's preview."""
+    today = date.today()
+    request = SendRequest(
+        key="preview", case_id="preview", step_id="preview", channel=channel, template=template,
+        debtor=DebtorInfo(id="EXAMPLE", name="Jan de Vries", email="jan@example.nl", phone="+31612345678",
+                          address="Dorpsstraat 1\n1234 AB Ergens", language=language),
+        invoice=InvoiceInfo(number="F-2026-001", amount_cents=24_500, currency="EUR", issued_on=today,
+                            due_on=today + timedelta(days=14)),
+        amount_open_cents=24_500, plans=[PlanProposal(terms=n, term_amounts_cents=split_into_terms(24_500, n))
+                                         for n in (2, 3, 6)])
+    try:
+        rendered = SimulatedChannels(settings).renderer.render(request)
+    except LookupError as error:
+        raise ApiError(404, str(error), where="template") from None
+    return {"subject": rendered.subject, "body": rendered.body}
