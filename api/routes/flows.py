@@ -10,13 +10,16 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.auth import require_scope
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.signalling import workflow_handle
 from api.simulation import SCENARIOS, SimulatedChannels, Simulator
 from dunflow.bpmn import element_of, flow_to_bpmn
-from dunflow.case import DebtorInfo, InvoiceInfo, PlanProposal, SendRequest
+from dunflow.case import FINAL_STATUSES, DebtorInfo, InvoiceInfo, PlanProposal, SendRequest, VersionMove
 from dunflow.flow import Channel, DebtorType, FlowInvalid, FlowProblem, dump_flow_yaml, load_flow_yaml
 from dunflow.flows import (
     SourceFormat,
@@ -29,8 +32,9 @@ from dunflow.flows import (
     version_history,
 )
 from dunflow.money import split_into_terms
-from dunflow.store import ApiKey, FlowDraft, FlowPublication, FlowVersion, as_utc
+from dunflow.store import ApiKey, Case, CaseMove, FlowDraft, FlowPublication, FlowVersion, as_utc
 from dunflow.templates import TemplateCatalog
+from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/flows", tags=["flows"])
 READ, DESIGN = require_scope("read"), require_scope("designer")
@@ -256,3 +260,61 @@ def preview(channel: Channel, template: str, settings: SettingsDep, language: Li
     except LookupError as error:
         raise ApiError(404, str(error), where="template") from None
     return {"subject": rendered.subject, "body": rendered.body}
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1)
+    case_ids: list[str] | None = Field(default=None, description="only these cases; by default every open case")
+
+
+async def _request_move(client: Client, case: Case, move: VersionMove) -> str:
+    if not case.workflow_started:
+        return "skipped: its workflow has not started"
+    try:
+        await workflow_handle(client, case).signal(CollectionWorkflow.move_to_version, move)
+    except RPCError as error:
+        return f"skipped: {error.message}"
+    return "requested"
+
+
+@router.post("/{name}/move")
+async def move_cases(name: str, body: MoveIn, session: SessionDep, client: TemporalDep,
+                     key: ApiKey = require_scope("cases:write")) -> dict:
+    """Move running cases of one version to another. Each moves at its next wait (which must exist
+    as a wait in the new version) and starts that wait again there; every request is logged."""
+    if body.from_version == body.to_version:
+        raise ApiError(422, "from_version and to_version are the same", where="to_version")
+    _version_row(session, name, body.from_version)
+    target = _version_row(session, name, body.to_version)
+    move = VersionMove(flow=load_flow_yaml(target.definition_yaml), version=target.version, by=key.name)
+    query = select(Case).where(Case.flow_name == name, Case.flow_version == body.from_version,
+                               Case.status.not_in(FINAL_STATUSES))
+    if body.case_ids is not None:
+        query = query.where(Case.id.in_(body.case_ids))
+    cases = list(session.exec(query))
+    result = {"name": name, "from_version": body.from_version, "to_version": body.to_version,
+              "requested": [], "skipped": []}
+    for case in cases:
+        note = await _request_move(client, case, move)
+        session.add(CaseMove(case_id=case.id, flow_name=name, from_version=body.from_version,
+                             to_version=body.to_version, moved_by=key.name, note=note))
+        if note == "requested":
+            result["requested"].append(case.id)
+        else:
+            result["skipped"].append({"case_id": case.id, "reason": note.removeprefix("skipped: ")})
+    found = {case.id for case in cases}
+    result["skipped"] += [{"case_id": case_id, "reason": f"not an open case on version {body.from_version}"}
+                          for case_id in body.case_ids or [] if case_id not in found]
+    session.commit()
+    return result
+
+
+@router.get("/{name}/moves")
+def moves(name: str, session: SessionDep, _key: ApiKey = READ) -> list[dict]:
+    """The log of cases moved between versions of this flow: who, when, from and to."""
+    rows = session.exec(select(CaseMove).where(CaseMove.flow_name == name).order_by(CaseMove.id))
+    return [{"case_id": row.case_id, "from_version": row.from_version, "to_version": row.to_version,
+             "moved_by": row.moved_by, "note": row.note, "at": as_utc(row.at).isoformat()} for row in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from dunflow.apikeys import create_key
@@ -183,3 +184,52 @@ async def test_simulate_a_draft_before_publishing(api):
     await api.put("/api/flows/standard/draft", content=standard_opened_on_sms(), headers=XML)
     broken = await api.post("/api/flows/standard/simulate", json={"scenario": "never_opens"})
     assert broken.status_code == 422 and broken.json()["errors"][0]["step"] == "check_opened"
+
+
+@pytest.fixture
+def days_of_a_second(settings):
+    settings.day_seconds = 1.5  # the first wait (2 days) lasts 3 s: time to move a case inside it
+
+
+async def test_an_operator_moves_a_running_case_to_the_new_version(days_of_a_second, api):
+    moved, stays = [(await api.post("/api/cases", json=new_case(number))).json()["case_id"] for number in ("F-M1", "F-M2")]
+    data = yaml.safe_load(STANDARD)
+    data["steps"]["sms_invoice"] |= {"channel": "email", "template": "reminder_1"}  # v2: no SMS at all
+    await api.put("/api/flows/standard/draft", content=yaml.safe_dump(data, sort_keys=False), headers=YAML)
+    assert (await api.post("/api/flows/standard/publish")).json()["version"] == 2
+
+    async def waiting(case_id):
+        return (await api.get(f"/api/cases/{case_id}")).json()["current_step"] == "wait_for_open"
+    await eventually(lambda: waiting(moved))
+    response = await api.post("/api/flows/standard/move",
+                              json={"from_version": 1, "to_version": 2, "case_ids": [moved, "no-such-case"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["requested"] == [moved]
+    assert response.json()["skipped"] == [{"case_id": "no-such-case", "reason": "not an open case on version 1"}]
+
+    async def sent(case_id):
+        messages = (await api.get(f"/api/cases/{case_id}")).json()["messages"]
+        return [(m["step_id"], m["channel"]) for m in messages if m["step_id"] == "sms_invoice"]
+    assert await eventually(lambda: sent(moved), seconds=20) == [("sms_invoice", "email")]
+    assert await eventually(lambda: sent(stays), seconds=20) == [("sms_invoice", "sms")]
+    case = (await api.get(f"/api/cases/{moved}")).json()
+    assert case["flow_version"] == 2 and case["state"]["flow_version"] == 2
+    assert [e["kind"] for e in case["events"] if e["kind"].startswith("move")] == ["move_requested", "moved"]
+    assert (await api.get(f"/api/cases/{stays}")).json()["flow_version"] == 1
+    log = (await api.get("/api/flows/standard/moves")).json()
+    assert [(m["case_id"], m["from_version"], m["to_version"], m["moved_by"], m["note"]) for m in log] == [
+        (moved, 1, 2, "tests", "requested")]
+    same = await api.post("/api/flows/standard/move", json={"from_version": 2, "to_version": 2})
+    assert same.status_code == 422 and same.json()["problems"] == [
+        {"where": "to_version", "problem": "from_version and to_version are the same"}]
+
+
+async def test_template_preview_for_the_side_panel(api):
+    english = await api.get("/api/flows/preview/email/invoice", params={"language": "en"})
+    assert english.status_code == 200, english.text
+    assert "F-2026-001" in english.json()["subject"] + english.json()["body"]
+    dutch = await api.get("/api/flows/preview/sms/reminder_sms")
+    assert dutch.json()["subject"] == "" and "€ 245,00" in dutch.json()["body"]
+    missing = await api.get("/api/flows/preview/sms/nope")
+    assert missing.status_code == 404
+    assert missing.json()["problems"] == [{"where": "template", "problem": "template sms/nope.nl.j2 does not exist"}]
