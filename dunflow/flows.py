@@ -110,9 +110,12 @@ def _latest_row(session: Session, name: str) -> FlowVersion | None:
 
 
 def _add_version(session: Session, name: str, definition_yaml: str, by: str, source: str,
-                 diagram: str | None = None) -> FlowVersion:
-    """Store the next version of a flow with its publication record; one concurrent writer wins."""
+                 diagram: str | None = None, draft: FlowDraft | None = None) -> FlowVersion:
+    """Store the next version of a flow with its publication record (and drop the draft it came
+    from, in the same transaction); when two publish at once, the second takes the next number."""
     for _ in range(3):
+        if draft is not None:
+            session.delete(draft)
         latest = _latest_row(session, name)
         number = 1 if latest is None else latest.version + 1
         row = FlowVersion(name=name, version=number, definition_yaml=definition_yaml)
@@ -151,8 +154,7 @@ def publish_draft(session: Session, name: str, by: str, templates: TemplateExist
         session.commit()
         return Publication(PublishedFlow(name, latest.version, definition), created=False)
     diagram = draft.source if draft.format == "bpmn" else None
-    session.delete(draft)  # committed with the new version
-    row = _add_version(session, name, canonical, by, "designer", diagram)
+    row = _add_version(session, name, canonical, by, "designer", diagram, draft)
     return Publication(PublishedFlow(name, row.version, definition), created=True)
 
 
