@@ -345,6 +345,38 @@
     say(`opened ${name}`);
   }
 
+  const DEFAULT_ROUTES = { full_payment: 'end paid', partial_payment: 'continue', dispute_opened: 'pause',
+    dispute_upheld: 'end dispute_upheld', dispute_rejected: 'continue', promise_to_pay: 'pause', broken_promise: 'continue' };
+
+  function newFlowXml(name) {
+    const routes = SIGNALS.map((signal) => {
+      const [action, outcome] = DEFAULT_ROUTES[signal].split(' ');
+      return `<dunflow:route signal="${signal}" action="${action}"${outcome ? ` outcome="${outcome}"` : ''} />`;
+    }).join('');
+    return `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:dunflow="${NS}" id="Definitions_${name}" targetNamespace="${NS}">
+  <bpmn:process id="${name}" isExecutable="true">
+    <bpmn:extensionElements><dunflow:signals>${routes}</dunflow:signals></bpmn:extensionElements>
+    <bpmn:startEvent id="Start"><bpmn:outgoing>Flow_Start_closed</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:endEvent id="closed" name="closed"><bpmn:extensionElements><dunflow:step type="end" outcome="closed" /></bpmn:extensionElements><bpmn:incoming>Flow_Start_closed</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_Start_closed" sourceRef="Start" targetRef="closed" />
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="Diagram_${name}"><bpmndi:BPMNPlane id="Plane_${name}" bpmnElement="${name}">
+    <bpmndi:BPMNShape id="Start_di" bpmnElement="Start"><dc:Bounds x="180" y="100" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="closed_di" bpmnElement="closed"><dc:Bounds x="420" y="100" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNEdge id="Flow_Start_closed_di" bpmnElement="Flow_Start_closed"><di:waypoint x="216" y="118" /><di:waypoint x="420" y="118" /></bpmndi:BPMNEdge>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>`;
+  }
+
+  async function newFlow() {
+    const name = (window.prompt('Name of the new flow (lower_snake_case, e.g. business_strict)') || '').trim();
+    if (!name) return;
+    const { status, data } = await api('POST', '/api/flows', newFlowXml(name), 'application/xml');
+    if (status !== 201) return say(data.error, true);
+    await openFlow(name);
+  }
+
   async function saveDraft() {
     const { xml } = await state.modeler.saveXML({ format: true });
     const { status, data } = await api('PUT', `/api/flows/${state.flow}/draft`, xml, 'application/xml');
@@ -403,6 +435,7 @@
     state.modeler.on('selection.changed', (event) => renderProperties(event.newSelection.length === 1 ? event.newSelection[0] : null));
     $('#api-key').value = localStorage.getItem('dunflow-api-key') || '';
     $('#load-flows').addEventListener('click', loadFlows);
+    $('#new-flow').addEventListener('click', newFlow);
     $('#save').addEventListener('click', saveDraft);
     $('#publish').addEventListener('click', publish);
     $('#simulate').addEventListener('click', simulate);

@@ -40,6 +40,8 @@ def free_port() -> int:
 def browser():
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     assert chromium and driver_path, "install Debian packages chromium and chromium-driver (scripts/browser.sh does)"
+    assert (PROJECT_ROOT / "designer" / "node_modules" / "bpmn-js" / "dist").is_dir(), \
+        "bpmn-js is missing: run `npm ci` in designer/ (scripts/install.sh does)"
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1000"):
@@ -134,3 +136,31 @@ async def test_design_simulate_publish_and_run(browser, live_api):
         versions = (await client.get("/api/flows/standard/versions")).json()
         assert versions[-1]["published_by"] == "Petra (designer)"
         assert "send_sms_1" in versions[-1]["diff"]
+
+
+async def test_a_new_flow_is_started_in_the_designer(browser, live_api):
+    base, key = live_api
+    browser.get(base + "/designer/")
+    wait_for(browser, "#api-key").send_keys(key)
+    browser.find_element(By.ID, "load-flows").click()
+    wait_for(browser, 'tr[data-flow="standard"]')
+    browser.find_element(By.ID, "new-flow").click()
+    prompt = WebDriverWait(browser, 10).until(lambda d: d.switch_to.alert)
+    prompt.send_keys("business_strict")
+    prompt.accept()
+    wait_for(browser, '.djs-element[data-element-id="closed"]')
+    assert "opened business_strict" in browser.find_element(By.ID, "status").text
+
+    element(browser, "Start").click()
+    Select(wait_for(browser, "#insert-after")).select_by_value("email")
+    wait_for(browser, '.djs-element[data-element-id="send_email_1"]')
+    browser.find_element(By.CSS_SELECTOR, '#properties input[name="template"]').send_keys("invoice", Keys.TAB)
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+    browser.find_element(By.ID, "publish").click()
+    WebDriverWait(browser, 15).until(lambda d: "published business_strict version 1" in d.find_element(By.ID, "status").text)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+        exported = (await client.get("/api/flows/business_strict/versions/1")).text
+    flow = load_flow_yaml(exported)
+    assert flow.start == "send_email_1"
+    assert (flow.steps["send_email_1"].channel, flow.steps["send_email_1"].template, flow.steps["send_email_1"].next) == (
+        "email", "invoice", "closed")
