@@ -158,6 +158,7 @@ class CollectionActivities:
             if case is not None:
                 case.status, case.current_step = report.status, report.current_step
                 case.amount_open_cents, case.updated_at = report.amount_open_cents, utcnow()
+                case.flow_version = report.flow_version or case.flow_version
                 session.add(case)
             session.commit()
 

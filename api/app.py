@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import bulk, cases, messages, outbox, statements, subscribers, webhooks
+from api.routes import bulk, cases, flows, messages, outbox, statements, subscribers, webhooks
+from api.routes.designer import mount_designer
 from api.routes.portal import install_portal
+from api.simulation import Simulator
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
 from dunflow.store import create_schema, make_engine
@@ -30,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.temporal = await connect(settings, lazy=True)
         app.state.temporal_connected = False
+        app.state.simulator = Simulator(settings)
         yield
+        await app.state.simulator.close()
         engine.dispose()
 
     app = FastAPI(
@@ -48,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscribers.router)
     app.include_router(webhooks.router)
     install_portal(app)
+    app.include_router(flows.router)
+    mount_designer(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

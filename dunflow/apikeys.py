@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from dunflow.store import ApiKey, utcnow
 
-SCOPES = ("cases:write", "signals:write", "read", "admin")  # admin may do everything
+SCOPES = ("cases:write", "signals:write", "read", "designer", "admin")  # admin may do everything
 KEY_PREFIX = "dfk_"
 
 

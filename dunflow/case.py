@@ -83,6 +83,14 @@ class OperatorAction(BaseModel):
     note: str = ""
 
 
+class VersionMove(BaseModel):
+    """An operator moves a running case to another version of its flow, at its next wait."""
+
+    flow: FlowDefinition
+    version: int
+    by: str
+
+
 # --- state -----------------------------------------------------------------------------------
 
 
@@ -161,3 +169,4 @@ class ProgressReport(BaseModel):
     current_step: str
     amount_open_cents: int
     entries: list[HistoryEntry]
+    flow_version: int | None = None  # the version the case runs now (it changes when moved)

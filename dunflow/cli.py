@@ -14,6 +14,7 @@ from dunflow.settings import get_settings
 app = typer.Typer(help="dunflow: accounts-receivable collection flows on Temporal.", no_args_is_help=True)
 flows_app = typer.Typer(help="Check and list collection flows.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
+app.add_typer(flows_app, name="flow", hidden=True)  # `dunflow flow validate FILE` reads naturally too
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 
@@ -55,28 +56,70 @@ def api() -> None:
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
 
 
+FORMATS = {".yaml": "yaml", ".yml": "yaml", ".bpmn": "bpmn", ".xml": "bpmn", ".json": "json"}
+
+
+def _flow_file(path: Path) -> tuple[str, str]:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        typer.echo(f"{path}: unknown kind of file; name it .yaml, .bpmn or .json", err=True)
+        raise typer.Exit(2)
+    try:
+        return path.read_text(encoding="utf-8"), fmt
+    except (OSError, UnicodeDecodeError) as error:
+        typer.echo(f"{path}: cannot read it: {getattr(error, 'strerror', None) or error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _report(path: Path, problems) -> None:
+    for problem in problems:
+        typer.echo(f"{path}: {problem}", err=True)
+
+
 @flows_app.command("validate")
-def validate(files: list[Path] = typer.Argument(..., help="flow definition YAML files")) -> None:
-    """Check flow definitions; print every problem with the step it is in."""
-    from dunflow.flow import FlowInvalid, load_flow_yaml
+def validate(files: list[Path] = typer.Argument(..., help="flow definitions: YAML, BPMN (.bpmn) or JSON files")) -> None:
+    """Check flow definitions; print every problem with the step or BPMN element it is in."""
+    from dunflow.flow import FlowInvalid
+    from dunflow.flows import check_source
     from dunflow.templates import TemplateCatalog
 
     templates = TemplateCatalog(get_settings().templates_dir)
     failed = False
     for path in files:
         try:
-            flow = load_flow_yaml(path.read_text(encoding="utf-8"), templates.exists)
-        except OSError as error:
-            typer.echo(f"{path}: cannot read it: {error.strerror}", err=True)
-            failed = True
+            flow = check_source(*_flow_file(path), templates.exists)
         except FlowInvalid as invalid:
             failed = True
-            for problem in invalid.problems:
-                typer.echo(f"{path}: {problem}", err=True)
+            _report(path, invalid.problems)
         else:
             typer.echo(f"{path}: ok ({flow.name}, {len(flow.steps)} steps)")
     if failed:
         raise typer.Exit(1)
+
+
+@flows_app.command("publish")
+def publish(file: Path = typer.Argument(..., help="the flow definition: YAML, BPMN (.bpmn) or JSON"),
+            by: str = typer.Option("shell", "--by", help="who publishes, recorded with the version")) -> None:
+    """Publish a flow file as the next version of its flow (new cases take it; running cases keep theirs)."""
+    from sqlmodel import Session
+
+    from dunflow.flow import FlowInvalid
+    from dunflow.flows import check_source, publish_draft, save_draft
+    from dunflow.templates import TemplateCatalog
+
+    templates = TemplateCatalog(get_settings().templates_dir)
+    text, fmt = _flow_file(file)
+    try:
+        name = check_source(text, fmt, templates.exists).name
+        with Session(_store_engine()) as session:
+            save_draft(session, name, text, fmt, by)
+            published = publish_draft(session, name, by, templates.exists)
+    except FlowInvalid as invalid:
+        _report(file, invalid.problems)
+        typer.echo("nothing was published: fix the problems above and publish again", err=True)
+        raise typer.Exit(2) from None
+    state = "published as" if published.created else "unchanged, still"
+    typer.echo(f"{file}: {published.flow.name} {state} version {published.flow.version}")
 
 
 @flows_app.command("list")
@@ -147,7 +190,7 @@ def _store_engine():
 @apikey_app.command("create")
 def apikey_create(
     name: str = typer.Option(..., "--name", help="who or what uses the key, e.g. erp"),
-    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read or admin; repeat for more"),
+    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read, designer or admin; repeat for more"),
 ) -> None:
     """Make a key and print it once: it is stored only as a hash."""
     from dunflow.apikeys import create_key

@@ -87,6 +87,39 @@ class FlowVersion(SQLModel, table=True):
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
+class FlowDraft(SQLModel, table=True):
+    """A flow being designed: saved freely, as sent (BPMN keeps its layout), valid or not."""
+
+    name: str = Field(primary_key=True, max_length=100)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    format: str = Field(max_length=4)  # yaml | bpmn | json
+    saved_by: str = Field(max_length=100)
+    saved_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class FlowPublication(SQLModel, table=True):
+    """Who published a flow version, when, from where, and what changed against the one before."""
+
+    flow_version_id: int = Field(primary_key=True, foreign_key="flowversion.id")
+    published_by: str = Field(max_length=100)
+    source: str = Field(max_length=10)  # file (flows/*.yaml at start-up) | designer
+    diff: str = Field(default="", sa_column=Column(Text, nullable=False))
+    diagram: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # BPMN as designed
+
+
+class CaseMove(SQLModel, table=True):
+    """An operator moved a running case to another version of its flow (logged, never silent)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    flow_name: str = Field(max_length=100)
+    from_version: int
+    to_version: int
+    moved_by: str = Field(max_length=100)
+    note: str = Field(default="", max_length=300)
+    at: datetime = _timestamp(default_factory=utcnow)
+
+
 class Payment(SQLModel, table=True):
     payment_id: str = Field(primary_key=True, max_length=200)
     case_id: str = Field(foreign_key="case.id", index=True)

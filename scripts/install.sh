@@ -10,3 +10,9 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The designer's bpmn-js, exactly as locked in designer/package-lock.json.
+if command -v npm >/dev/null 2>&1; then
+  (cd designer && npm ci --no-audit --no-fund --silent)
+else
+  echo "npm not found: the designer at /designer needs it (bash scripts/browser.sh installs it)" >&2
+fi

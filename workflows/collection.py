@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SendRequest,
         SendResult,
         SentMessage,
+        VersionMove,
     )
     from dunflow.flow import (
         AmountOpenAbove,
@@ -103,6 +104,7 @@ class CollectionWorkflow:
         self._messages: list[SentMessage] = []
         self._history: list[HistoryEntry] = []
         self._recorded = 0
+        self._move: VersionMove | None = None  # asked for by an operator, applied at the next wait
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -196,6 +198,8 @@ class CollectionWorkflow:
         self._woken = bool(self._events_since_send & set(step.wake_on))  # e.g. a key pressed during the send
         try:
             while True:
+                if self._move is not None and self._apply_move(step_id):
+                    return step_id  # the same wait, in the version the case was moved to
                 deadline = self._wait_deadline(step, started, paused_before)
                 remaining = deadline - workflow.now()
                 if remaining <= timedelta(0) or self._woken:
@@ -375,7 +379,8 @@ class CollectionWorkflow:
         """Wait until a signal arrives (or, with `wake`, a `wake_on` channel event), at most `timeout`."""
         await self._record()
         try:
-            await workflow.wait_condition(lambda: bool(self._inbox) or (wake and self._woken), timeout=timeout)
+            await workflow.wait_condition(
+                lambda: bool(self._inbox) or (wake and (self._woken or self._move is not None)), timeout=timeout)
         except TimeoutError:
             pass
 
@@ -436,6 +441,23 @@ class CollectionWorkflow:
     def cancel(self, action: OperatorAction) -> None:
         self._operator("operator_cancel", action)
 
+    @workflow.signal
+    def move_to_version(self, move: VersionMove) -> None:
+        if self._outcome is None:
+            self._move = move
+            self._note("move_requested", detail=f"v{self._case.flow_version} -> v{move.version} by {move.by}")
+
+    def _apply_move(self, step_id: str) -> bool:
+        """Switch to the moved-to version if it has this wait; the wait then starts again there."""
+        move, self._move = self._move, None
+        if not isinstance(move.flow.steps.get(step_id), WaitStep):
+            self._note("move_refused", step_id, f"v{move.version} has no wait {step_id}; stays on v{self._case.flow_version}")
+            return False
+        self._note("moved", step_id, f"v{self._case.flow_version} -> v{move.version} by {move.by}")
+        self._flow = move.flow
+        self._case = self._case.model_copy(update={"flow": move.flow, "flow_version": move.version})
+        return True
+
     def _operator(self, event: str, action: OperatorAction) -> None:
         self._note(event, detail=f"by {action.by} {action.note}".strip())
         self._inbox.append(event)
@@ -495,7 +517,7 @@ class CollectionWorkflow:
         report = ProgressReport(
             case_id=self._case.case_id, workflow_id=workflow.info().workflow_id,
             status=self._status, current_step=self._step, amount_open_cents=self._amount_open,
-            entries=self._history[self._recorded:upto],
+            entries=self._history[self._recorded:upto], flow_version=self._case.flow_version,
         )
         await workflow.execute_activity(
             "record_progress", report, start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY,

@@ -103,7 +103,7 @@ RECORD_HISTORIES = os.environ.get("DUNFLOW_RECORD_HISTORIES") == "1"
 
 
 @asynccontextmanager
-async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, name: str):
+async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, name: str | None = None):
     """`name` names the histories of the test's cases when they are recorded (see tests/histories)."""
     settings.task_queue = f"test-{uuid.uuid4().hex}"
     activities = CollectionActivities(
@@ -125,7 +125,7 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, nam
                         pass  # it had already finished
     histories = [await handle.fetch_history() for handle in harness.handles]
     await replay_all(env, histories)
-    if RECORD_HISTORIES:
+    if RECORD_HISTORIES and name:
         record(histories, name)
 
 
