@@ -6,10 +6,11 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import bulk, cases, health, messages, outbox, statements, subscribers, webhooks
+from api.routes import bulk, cases, codec, health, messages, outbox, statements, subscribers, webhooks
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
 from dunflow.store import create_schema, make_engine
@@ -47,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscribers.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(codec.router)
+    app.add_middleware(CORSMiddleware, allow_origins=codec.cors_origins(settings.codec_cors_origins),
+                       allow_credentials=True, allow_methods=["POST"],
+                       allow_headers=["authorization", "content-type", "x-namespace"])
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

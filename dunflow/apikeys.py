@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 
 from dunflow.store import ApiKey, utcnow
 
-SCOPES = ("cases:write", "signals:write", "read", "admin")  # admin may do everything
+# operator: may decode Temporal payloads (debtor data) through the codec endpoint; admin may do everything
+SCOPES = ("cases:write", "signals:write", "read", "operator", "admin")
 KEY_PREFIX = "dfk_"
 
 

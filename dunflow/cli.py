@@ -16,6 +16,8 @@ flows_app = typer.Typer(help="Check and list collection flows.", no_args_is_help
 app.add_typer(flows_app, name="flows")
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+keys_app = typer.Typer(help="Payload encryption keys (DUNFLOW_PAYLOAD_KEYS).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _logging() -> None:
@@ -41,7 +43,9 @@ def worker() -> None:
     _logging()
     from worker import run_worker
 
-    asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    _check_payload_keys(settings)
+    asyncio.run(run_worker(settings))
 
 
 @app.command()
@@ -52,7 +56,32 @@ def api() -> None:
     from api.app import create_app
 
     settings = get_settings()
+    _check_payload_keys(settings)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+def _check_payload_keys(settings) -> None:
+    from dunflow.codec import PayloadKeyError, parse_keys
+
+    try:
+        parse_keys(settings.effective_payload_keys)
+    except PayloadKeyError as error:
+        typer.echo(f"dunflow: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+@keys_app.command("new")
+def keys_new(key_id: str = typer.Option(..., "--id", help="a short name for the key, e.g. 2026-11")) -> None:
+    """Print a new AES-256 key as id:base64key; put it first in DUNFLOW_PAYLOAD_KEYS, keep the old ones after it."""
+    from dunflow.codec import PayloadKeyError, new_key_spec, parse_keys
+
+    spec = new_key_spec(key_id)
+    try:
+        parse_keys(spec)
+    except PayloadKeyError as error:
+        typer.echo(f"dunflow keys new: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(spec)
 
 
 @flows_app.command("validate")
@@ -147,7 +176,7 @@ def _store_engine():
 @apikey_app.command("create")
 def apikey_create(
     name: str = typer.Option(..., "--name", help="who or what uses the key, e.g. erp"),
-    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read or admin; repeat for more"),
+    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read, operator or admin; repeat for more"),
 ) -> None:
     """Make a key and print it once: it is stored only as a hash."""
     from dunflow.apikeys import create_key

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     twilio_from: str = ""
     twilio_api_base: str = "https://api.twilio.com"
 
+    # Payload encryption keys "id:base64key,..." (first encrypts); empty: the data folder's
+    # `payload-keys` file if `dunflow dev` made one, else payloads go to Temporal unencrypted.
+    payload_keys: str = ""
+    # Origins (comma-separated) of Temporal UIs allowed to call the codec endpoint.
+    codec_cors_origins: str = ""
+
     @field_validator("day_seconds", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
@@ -60,6 +66,16 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def payload_keys_file(self) -> Path:
+        return self.data_dir / "payload-keys"
+
+    @property
+    def effective_payload_keys(self) -> str:
+        if self.payload_keys or not self.payload_keys_file.is_file():
+            return self.payload_keys
+        return self.payload_keys_file.read_text().strip()
 
     @property
     def uses_sendgrid(self) -> bool:

@@ -1,10 +1,11 @@
-"""Connecting to Temporal the same way everywhere: pydantic payloads, the configured namespace."""
+"""Connecting to Temporal the same way everywhere: pydantic payloads, encrypted with the configured
+keys (dunflow/codec.py), the configured namespace."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from dunflow.codec import data_converter
 from dunflow.settings import Settings
 
 
@@ -13,6 +14,6 @@ async def connect(settings: Settings, lazy: bool = False) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.effective_payload_keys),
         lazy=lazy,
     )
