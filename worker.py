@@ -13,11 +13,12 @@ from temporalio.worker import Worker
 
 from activities.collection import CollectionActivities
 from activities.providers import build_providers
+from dunflow.migrations import upgrade
 from dunflow.outbound import delivery_loop
 from dunflow.search_attributes import register_search_attributes
 from dunflow.settings import Settings, get_settings
 from dunflow.signal_outbox import redelivery_loop
-from dunflow.store import create_schema, make_engine
+from dunflow.store import make_engine
 from dunflow.temporal import connect
 from dunflow.templates import TemplateCatalog
 from workflows.collection import CollectionWorkflow
@@ -28,7 +29,7 @@ ACTIVITY_THREADS = 20
 
 def build_activities(settings: Settings) -> CollectionActivities:
     engine = make_engine(settings.effective_database_url)
-    create_schema(engine)
+    upgrade(engine)
     return CollectionActivities(
         engine=engine,
         settings=settings,

@@ -13,7 +13,8 @@ from api.errors import install_error_handlers
 from api.routes import bulk, cases, codec, health, messages, outbox, statements, subscribers, webhooks
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
-from dunflow.store import create_schema, make_engine
+from dunflow.migrations import upgrade
+from dunflow.store import make_engine
 from dunflow.temporal import connect
 from dunflow.templates import TemplateCatalog
 
@@ -24,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.effective_database_url)
-        create_schema(engine)
+        upgrade(engine)
         publish_shipped_flows(engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
         app.state.settings = settings
         app.state.engine = engine

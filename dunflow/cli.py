@@ -16,6 +16,8 @@ flows_app = typer.Typer(help="Check and list collection flows.", no_args_is_help
 app.add_typer(flows_app, name="flows")
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+db_app = typer.Typer(help="The store's schema: Alembic migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="Payload encryption keys (DUNFLOW_PAYLOAD_KEYS).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -68,6 +70,48 @@ def _check_payload_keys(settings) -> None:
     except PayloadKeyError as error:
         typer.echo(f"dunflow: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+def _migrating(action):
+    from sqlalchemy.exc import OperationalError
+
+    from dunflow.store import make_engine
+
+    url = get_settings().effective_database_url
+    engine = make_engine(url)
+    try:
+        return action(engine)
+    except OperationalError as error:
+        typer.echo(f"dunflow db: cannot reach the store ({error.orig}); check DUNFLOW_DATABASE_URL "
+                   "and that the database server is up", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="the revision to reach")) -> None:
+    """Bring the store's tables up to date (a store made before migrations is adopted)."""
+    from dunflow import migrations
+
+    _migrating(lambda engine: migrations.upgrade(engine, revision))
+    typer.echo(f"store at revision {_migrating(migrations.current)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The revision the store is at (none: never migrated)."""
+    from dunflow import migrations
+
+    typer.echo(_migrating(migrations.current) or "none")
+
+
+@db_app.command("revision")
+def db_revision(message: str = typer.Option(..., "-m", "--message", help="what changed")) -> None:
+    """Write a migration for the change to dunflow/store.py's tables; read and tidy it before committing."""
+    from dunflow import migrations
+
+    _migrating(lambda engine: migrations.revision(engine, message))
 
 
 @keys_app.command("new")
@@ -166,10 +210,11 @@ def import_file(
 
 
 def _store_engine():
-    from dunflow.store import create_schema, make_engine
+    from dunflow.migrations import upgrade
+    from dunflow.store import make_engine
 
     engine = make_engine(get_settings().effective_database_url)
-    create_schema(engine)
+    upgrade(engine)
     return engine
 
 

@@ -130,10 +130,11 @@ def dev_admin_key(settings: Settings) -> str:
     from sqlmodel import Session
 
     from dunflow.apikeys import create_key, find_active_key
-    from dunflow.store import create_schema, make_engine
+    from dunflow.migrations import upgrade
+    from dunflow.store import make_engine
 
     engine = make_engine(settings.effective_database_url)
-    create_schema(engine)
+    upgrade(engine)  # the store's schema is brought up to date before anything starts
     kept = settings.data_dir / "dev-admin-key"
     try:
         if kept.is_file():
