@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -23,7 +22,9 @@ app.add_typer(keys_app, name="keys")
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dunflow.logs import configure_logging
+
+    configure_logging(get_settings().log_format)
 
 
 @app.command()
@@ -59,7 +60,9 @@ def api() -> None:
 
     settings = get_settings()
     _check_payload_keys(settings)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    _logging()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info",
+                log_config=None)  # uvicorn's records go through dunflow's handler (text or JSON)
 
 
 def _check_payload_keys(settings) -> None:

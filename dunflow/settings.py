@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,6 +48,22 @@ class Settings(BaseSettings):
     twilio_auth_token: str = ""
     twilio_from: str = ""
     twilio_api_base: str = "https://api.twilio.com"
+    # Sends per second per worker process (0: no limit); the whole system sends workers x this.
+    sendgrid_rate_per_second: float = Field(default=10, ge=0)
+    twilio_rate_per_second: float = Field(default=1, ge=0)
+
+    # Worker tuning (see the README): activities run in a thread pool this large.
+    worker_max_concurrent_activities: int = Field(default=20, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    worker_workflow_pollers: int = Field(default=5, ge=2)
+    worker_activity_pollers: int = Field(default=5, ge=1)
+    # On SIGTERM running activities get this long to finish before they are cancelled.
+    worker_shutdown_seconds: float = Field(default=30, ge=0)
+    # Worker's Prometheus ports: dunflow's own metrics, and the Temporal SDK's (0: off).
+    metrics_port: int = Field(default=9464, ge=0)
+    temporal_metrics_port: int = Field(default=9465, ge=0)
+    log_format: Literal["text", "json"] = "text"
 
     # Payload encryption keys "id:base64key,..." (first encrypts); empty: the data folder's
     # `payload-keys` file if `dunflow dev` made one, else payloads go to Temporal unencrypted.

@@ -1,11 +1,13 @@
-"""Liveness and readiness for load balancers and orchestrators; public, they reveal no data."""
+"""Liveness, readiness and Prometheus metrics for orchestrators and monitoring; public, they
+reveal no debtor data (counts and timings only)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 router = APIRouter(tags=["health"])
@@ -46,3 +48,9 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse(status_code=503, content={"error": f"not ready: {summary}", "problems": problems,
                                                       "checks": {k: v or "ok" for k, v in checks.items()}})
     return JSONResponse({"status": "ready", "checks": {name: "ok" for name in checks}})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics of this process (and of an in-process worker, as in `dunflow dev` tests)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

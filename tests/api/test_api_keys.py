@@ -13,7 +13,7 @@ from dunflow.apikeys import create_key, hash_key, revoke_key
 from dunflow.cli import app as cli
 from dunflow.store import ApiKey
 
-PUBLIC = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/", "/outbox", "/healthz", "/readyz",
+PUBLIC = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/", "/outbox", "/healthz", "/readyz", "/metrics",
           "/codec", "/codec/session"}  # the codec sign-in form checks the key itself
 
 

@@ -22,8 +22,8 @@ NOT_PASSED = {
     "temporal_ui_port",  # the dev server's UI only
 }
 SET_PER_SERVICE = {"api_host", "api_port", "codec_cors_origins"}  # the api service sets them
-# the code's default (http://API_HOST:API_PORT) would be 0.0.0.0 in a container
-OWN_DEFAULTS = {"DUNFLOW_PUBLIC_URL"}
+# the code's default (http://API_HOST:API_PORT) would be 0.0.0.0 in a container; logs for a collector
+OWN_DEFAULTS = {"DUNFLOW_PUBLIC_URL", "DUNFLOW_LOG_FORMAT"}
 REFERENCE = re.compile(r"\$\{(\w+)(?::?[-?]([^}]*))?\}")
 
 
@@ -68,10 +68,14 @@ def test_the_api_and_workers_run_the_dunflow_image_with_its_commands():
     assert "/readyz" in " ".join(SERVICES["api"]["healthcheck"]["test"])
 
 
-def test_workers_scale_out():
+def test_workers_scale_out_and_stop_gracefully():
     worker = SERVICES["worker"]
     assert "ports" not in worker and "container_name" not in worker, "a fixed port or name blocks --scale worker=N"
-    assert worker["stop_grace_period"], "workers need time to finish running activities on shutdown"
+    grace = int(worker["stop_grace_period"].removesuffix("s"))
+    shutdown = float(REFERENCE.fullmatch(dunflow_env("worker")["DUNFLOW_WORKER_SHUTDOWN_SECONDS"]).group(2))
+    assert grace > shutdown, "docker must not kill a worker before its activities had their time to finish"
+    port = dunflow_env("worker")["DUNFLOW_METRICS_PORT"]
+    assert f":{port}/metrics" in " ".join(worker["healthcheck"]["test"]) and port in worker["expose"]
 
 
 @pytest.mark.parametrize("service", DUNFLOW_SERVICES)
