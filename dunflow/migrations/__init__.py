@@ -55,6 +55,12 @@ def downgrade(engine: Engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
+def mark_newest(engine: Engine) -> None:
+    """For a store whose tables were just made from the models: they are the newest revision's."""
+    with engine.begin() as connection:
+        command.stamp(_config(connection), "head")
+
+
 def current(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
