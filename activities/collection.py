@@ -6,7 +6,9 @@ a retried activity finds the row of its earlier attempt and never sends twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -14,14 +16,17 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
+from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError, RateLimiter, rate_limits
 from dunflow.case import ProgressReport, SendRequest, SendResult
+from dunflow.metrics import MESSAGES_SENT, PROVIDER_SECONDS
 from dunflow.money import format_amount, statutory_collection_costs
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.portal import make_token, portal_secret
 from dunflow.settings import Settings
-from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
+from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow, workflow_id_for
 from dunflow.templates import RenderedMessage, TemplateCatalog
+
+log = logging.getLogger("dunflow.activities")
 
 # A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
 # know whether the debtor got it, and sending twice is worse than asking a person to check.
@@ -34,6 +39,10 @@ class CollectionActivities:
     settings: Settings
     templates: TemplateCatalog
     providers: dict[str, ChannelProvider]
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)  # empty: from the settings
+
+    def __post_init__(self) -> None:
+        self.limiters = self.limiters or rate_limits(self.settings)
 
     def all(self) -> list:
         return [self.send_message, self.record_progress]
@@ -42,13 +51,14 @@ class CollectionActivities:
     def send_message(self, request: SendRequest) -> SendResult:
         provider = self.providers[request.channel]
         if request.channel == "sms" and self._opted_out_of_sms(request.debtor.id):
+            MESSAGES_SENT.labels(request.channel, provider.name, "opted_out").inc()
             raise ApplicationError("the debtor opted out of SMS (answered STOP)", type="PermanentSendError",
                                    non_retryable=True)
         message = self._claim(request, provider)
         if message.status in DELIVERED_STATUSES:
             return _result(message)
         try:
-            provider_id = provider.send(_outgoing(message, request))
+            provider_id = self._send(provider, _outgoing(message, request))
         except PermanentSendError as error:
             self._mark(message.id, status="failed", error=str(error))
             raise ApplicationError(str(error), type="PermanentSendError", non_retryable=True) from None
@@ -83,13 +93,30 @@ class CollectionActivities:
                 session.flush()
                 if provider.records_in_store:
                     message.status, message.sent_at = "sent", utcnow()
-                    message.provider_message_id = provider.send(_outgoing(message, request))
+                    message.provider_message_id = self._send(provider, _outgoing(message, request))
                 session.commit()
             except IntegrityError:  # a concurrent attempt claimed the key first
                 session.rollback()
                 return self._claim(request, provider)
             session.refresh(message)
             return message
+
+    def _send(self, provider: ChannelProvider, outgoing: OutgoingMessage) -> str:
+        """The provider's send, within its rate limit, timed and counted by outcome."""
+        self.limiters.get(provider.name, RateLimiter(0)).wait_turn()
+        started, outcome = time.monotonic(), "error"
+        try:
+            provider_id = provider.send(outgoing)
+            outcome = "sent"
+            return provider_id
+        except PermanentSendError:
+            outcome = "refused"
+            raise
+        finally:
+            PROVIDER_SECONDS.labels(outgoing.channel, provider.name).observe(time.monotonic() - started)
+            MESSAGES_SENT.labels(outgoing.channel, provider.name, outcome).inc()
+            log.info("%s message %s via %s: %s", outgoing.channel, outgoing.message_id, provider.name, outcome,
+                     extra={"case_id": outgoing.case_id, "workflow_id": workflow_id_for(outgoing.case_id)})
 
     def _opted_out_of_sms(self, debtor_id: str) -> bool:
         with Session(self.engine) as session:

@@ -6,16 +6,18 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import bulk, cases, flows, messages, outbox, statements, subscribers, webhooks
+from api.routes import bulk, cases, codec, flows, health, messages, outbox, statements, subscribers, webhooks
 from api.routes.designer import mount_designer
 from api.routes.portal import install_portal
 from api.simulation import Simulator
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
-from dunflow.store import create_schema, make_engine
+from dunflow.migrations import upgrade
+from dunflow.store import make_engine
 from dunflow.temporal import connect
 from dunflow.templates import TemplateCatalog
 
@@ -26,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine = make_engine(settings.effective_database_url)
-        create_schema(engine)
+        upgrade(engine)
         publish_shipped_flows(engine, settings.flows_dir, TemplateCatalog(settings.templates_dir))
         app.state.settings = settings
         app.state.engine = engine
@@ -54,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_portal(app)
     app.include_router(flows.router)
     mount_designer(app)
+    app.include_router(health.router)
+    app.include_router(codec.router)
+    app.add_middleware(CORSMiddleware, allow_origins=codec.cors_origins(settings.codec_cors_origins),
+                       allow_credentials=True, allow_methods=["POST"],
+                       allow_headers=["authorization", "content-type", "x-namespace"])
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

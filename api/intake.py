@@ -6,6 +6,7 @@ second workflow; a case whose start failed (Temporal unreachable) is started by 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +20,13 @@ from api.errors import ApiError
 from api.schemas import CaseIn
 from dunflow.case import CaseInput, DebtorInfo, InvoiceInfo
 from dunflow.flows import PublishedFlow, flow_names, latest_flow, pinned_flow
+from dunflow.metrics import CASES_STARTED
 from dunflow.outbound import emit_case_started
 from dunflow.settings import Settings
 from dunflow.store import Case, Debtor, Invoice, release, workflow_id_for
 from workflows.collection import CollectionWorkflow
+
+log = logging.getLogger("dunflow.intake")
 
 DEFAULT_FLOW = "standard"
 INVOICE_FIELDS = ("debtor_id", "amount_cents", "currency", "issued_on", "due_on")
@@ -111,6 +115,8 @@ async def start_workflow(client: Client, settings: Settings, case: CaseInput) ->
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
+        CASES_STARTED.inc()
+        log.info("case started", extra={"case_id": case.case_id, "workflow_id": workflow_id_for(case.case_id)})
     except WorkflowAlreadyStartedError:
         pass  # it ran before and has finished: the case exists, nothing to start
 

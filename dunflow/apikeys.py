@@ -11,7 +11,9 @@ from sqlmodel import Session, select
 
 from dunflow.store import ApiKey, utcnow
 
-SCOPES = ("cases:write", "signals:write", "read", "designer", "admin")  # admin may do everything
+# operator: may decode Temporal payloads (debtor data) through the codec endpoint;
+# designer: drafts and publishes flows; admin may do everything
+SCOPES = ("cases:write", "signals:write", "read", "designer", "operator", "admin")
 KEY_PREFIX = "dfk_"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -17,10 +16,16 @@ app.add_typer(flows_app, name="flows")
 app.add_typer(flows_app, name="flow", hidden=True)  # `dunflow flow validate FILE` reads naturally too
 apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+db_app = typer.Typer(help="The store's schema: Alembic migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="Payload encryption keys (DUNFLOW_PAYLOAD_KEYS).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dunflow.logs import configure_logging
+
+    configure_logging(get_settings().log_format)
 
 
 @app.command()
@@ -42,7 +47,9 @@ def worker() -> None:
     _logging()
     from worker import run_worker
 
-    asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    _check_payload_keys(settings)
+    asyncio.run(run_worker(settings))
 
 
 @app.command()
@@ -53,7 +60,76 @@ def api() -> None:
     from api.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    _check_payload_keys(settings)
+    _logging()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info",
+                log_config=None)  # uvicorn's records go through dunflow's handler (text or JSON)
+
+
+def _check_payload_keys(settings) -> None:
+    from dunflow.codec import PayloadKeyError, parse_keys
+
+    try:
+        parse_keys(settings.effective_payload_keys)
+    except PayloadKeyError as error:
+        typer.echo(f"dunflow: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _migrating(action):
+    from sqlalchemy.exc import OperationalError
+
+    from dunflow.store import make_engine
+
+    url = get_settings().effective_database_url
+    engine = make_engine(url)
+    try:
+        return action(engine)
+    except OperationalError as error:
+        typer.echo(f"dunflow db: cannot reach the store ({error.orig}); check DUNFLOW_DATABASE_URL "
+                   "and that the database server is up", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="the revision to reach")) -> None:
+    """Bring the store's tables up to date (a store made before migrations is adopted)."""
+    from dunflow import migrations
+
+    _migrating(lambda engine: migrations.upgrade(engine, revision))
+    typer.echo(f"store at revision {_migrating(migrations.current)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The revision the store is at (none: never migrated)."""
+    from dunflow import migrations
+
+    typer.echo(_migrating(migrations.current) or "none")
+
+
+@db_app.command("revision")
+def db_revision(message: str = typer.Option(..., "-m", "--message", help="what changed")) -> None:
+    """Write a migration for the change to dunflow/store.py's tables; read and tidy it before committing."""
+    from dunflow import migrations
+
+    _migrating(lambda engine: migrations.revision(engine, message))
+
+
+@keys_app.command("new")
+def keys_new(key_id: str = typer.Option(..., "--id", help="a short name for the key, e.g. 2026-11")) -> None:
+    """Print a new AES-256 key as id:base64key; put it first in DUNFLOW_PAYLOAD_KEYS, keep the old ones after it."""
+    from dunflow.codec import PayloadKeyError, new_key_spec, parse_keys
+
+    spec = new_key_spec(key_id)
+    try:
+        parse_keys(spec)
+    except PayloadKeyError as error:
+        typer.echo(f"dunflow keys new: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(spec)
 
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".bpmn": "bpmn", ".xml": "bpmn", ".json": "json"}
@@ -180,17 +256,18 @@ def import_file(
 
 
 def _store_engine():
-    from dunflow.store import create_schema, make_engine
+    from dunflow.migrations import upgrade
+    from dunflow.store import make_engine
 
     engine = make_engine(get_settings().effective_database_url)
-    create_schema(engine)
+    upgrade(engine)
     return engine
 
 
 @apikey_app.command("create")
 def apikey_create(
     name: str = typer.Option(..., "--name", help="who or what uses the key, e.g. erp"),
-    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read, designer or admin; repeat for more"),
+    scope: list[str] = typer.Option(..., "--scope", help="cases:write, signals:write, read, designer, operator or admin; repeat for more"),
 ) -> None:
     """Make a key and print it once: it is stored only as a hash."""
     from dunflow.apikeys import create_key

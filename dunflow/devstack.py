@@ -6,6 +6,7 @@ Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are stopped
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -54,8 +55,34 @@ def temporal_dev_command(settings: Settings) -> list[str]:
         "--ip", host, "--port", str(port), "--ui-port", str(settings.temporal_ui_port),
         "--db-filename", str(settings.data_dir.resolve() / "temporal.db"),
         "--namespace", settings.temporal_namespace, "--log-level", "error",
+        "--ui-codec-endpoint", f"{_api_url(settings)}/codec",
         *dev_server_flags(),
     ]
+
+
+def _api_url(settings: Settings) -> str:
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host
+    return f"http://{host}:{settings.api_port}"
+
+
+def _ui_url(settings: Settings) -> str:
+    return f"http://{_host_port(settings.temporal_address)[0]}:{settings.temporal_ui_port}"
+
+
+def ensure_payload_keys(settings: Settings) -> None:
+    """Encryption on by default: a key made once and kept in the data folder (unless keys are set)."""
+    from dunflow.codec import new_key_spec
+
+    if settings.payload_keys or settings.payload_keys_file.is_file():
+        return
+    settings.payload_keys_file.write_text(new_key_spec("dev1") + "\n")
+    settings.payload_keys_file.chmod(0o600)
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """The worker and the API: as this process, plus the Temporal UI's origin for the codec endpoint."""
+    origins = settings.codec_cors_origins or f"{_ui_url(settings)},{_ui_url(settings).replace('127.0.0.1', 'localhost')}"
+    return os.environ | {"DUNFLOW_CODEC_CORS_ORIGINS": origins}
 
 
 def wait_for_temporal(settings: Settings, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -103,10 +130,11 @@ def dev_admin_key(settings: Settings) -> str:
     from sqlmodel import Session
 
     from dunflow.apikeys import create_key, find_active_key
-    from dunflow.store import create_schema, make_engine
+    from dunflow.migrations import upgrade
+    from dunflow.store import make_engine
 
     engine = make_engine(settings.effective_database_url)
-    create_schema(engine)
+    upgrade(engine)  # the store's schema is brought up to date before anything starts
     kept = settings.data_dir / "dev-admin-key"
     try:
         if kept.is_file():
@@ -125,6 +153,7 @@ def run_dev_stack(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_ports_free(settings)
     admin_key = dev_admin_key(settings)
+    ensure_payload_keys(settings)
     processes: list[subprocess.Popen] = []
     stopping = False
 
@@ -138,7 +167,8 @@ def run_dev_stack(settings: Settings) -> int:
         processes.append(subprocess.Popen(temporal_dev_command(settings), start_new_session=True))
         wait_for_temporal(settings, processes[0])
         for part in ("worker", "api"):
-            processes.append(subprocess.Popen([sys.executable, "-m", "dunflow", part], start_new_session=True))
+            processes.append(subprocess.Popen([sys.executable, "-m", "dunflow", part], start_new_session=True,
+                                              env=_child_env(settings)))
         print(_banner(settings, admin_key), flush=True)
         while not stopping:
             for process in processes:
@@ -153,14 +183,14 @@ def run_dev_stack(settings: Settings) -> int:
 
 
 def _banner(settings: Settings, admin_key: str) -> str:
-    api = f"http://{settings.api_host}:{settings.api_port}"
-    ui_host = _host_port(settings.temporal_address)[0]
+    api = _api_url(settings)
     day = f"{settings.day_seconds:g} s" if settings.day_seconds else "a real day"
     return (
         "\ndunflow is running (Ctrl-C stops it)\n"
         f"  API          {api}   (docs: {api}/docs)\n"
         f"  Outbox       {api}/outbox\n"
-        f"  Temporal UI  http://{ui_host}:{settings.temporal_ui_port}\n"
+        f"  Temporal UI  {_ui_url(settings)}   (to see decoded payloads: sign in at {api}/codec\n"
+        f"               with the key below, then switch on the UI's codec 'include credentials')\n"
         f"  Data folder  {settings.data_dir.resolve()}\n"
         f"  Flow time    one flow day lasts {day}\n"
         f"  API key      {admin_key}\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,28 @@ class Settings(BaseSettings):
     twilio_api_base: str = "https://api.twilio.com"
     mollie_api_key: str = ""  # set (test_... or live_...): the portal's payments go through Mollie
     mollie_api_base: str = "https://api.mollie.com"
+    # Sends per second per worker process (0: no limit); the whole system sends workers x this.
+    sendgrid_rate_per_second: float = Field(default=10, ge=0)
+    twilio_rate_per_second: float = Field(default=1, ge=0)
+
+    # Worker tuning (see the README): activities run in a thread pool this large.
+    worker_max_concurrent_activities: int = Field(default=20, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    worker_workflow_pollers: int = Field(default=5, ge=2)
+    worker_activity_pollers: int = Field(default=5, ge=1)
+    # On SIGTERM running activities get this long to finish before they are cancelled.
+    worker_shutdown_seconds: float = Field(default=30, ge=0)
+    # Worker's Prometheus ports: dunflow's own metrics, and the Temporal SDK's (0: off).
+    metrics_port: int = Field(default=9464, ge=0)
+    temporal_metrics_port: int = Field(default=9465, ge=0)
+    log_format: Literal["text", "json"] = "text"
+
+    # Payload encryption keys "id:base64key,..." (first encrypts); empty: the data folder's
+    # `payload-keys` file if `dunflow dev` made one, else payloads go to Temporal unencrypted.
+    payload_keys: str = ""
+    # Origins (comma-separated) of Temporal UIs allowed to call the codec endpoint.
+    codec_cors_origins: str = ""
 
     @field_validator("day_seconds", mode="before")
     @classmethod
@@ -65,6 +88,16 @@ class Settings(BaseSettings):
     @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def payload_keys_file(self) -> Path:
+        return self.data_dir / "payload-keys"
+
+    @property
+    def effective_payload_keys(self) -> str:
+        if self.payload_keys or not self.payload_keys_file.is_file():
+            return self.payload_keys
+        return self.payload_keys_file.read_text().strip()
 
     @property
     def uses_sendgrid(self) -> bool:

@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunflow.case import DisputeOpened, DisputeResolved, PaymentReceived, PromiseToPay
+from dunflow.metrics import SIGNALS_RECEIVED
 from dunflow.store import PendingSignal, utcnow, workflow_id_for
 
 log = logging.getLogger("dunflow.signals")
@@ -43,6 +44,7 @@ def queue_signal(session: Session, case_id: str, signal: str, payload: BaseModel
         raise ValueError(f"unknown signal {signal!r}")
     row = PendingSignal(key=key, case_id=case_id, signal=signal, payload=payload.model_dump_json())
     session.add(row)
+    SIGNALS_RECEIVED.labels(signal).inc()
     return row
 
 

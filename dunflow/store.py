@@ -9,7 +9,7 @@ import secrets
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Text, UniqueConstraint, event
+from sqlalchemy import Column, DateTime, Text, UniqueConstraint, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -269,7 +269,14 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
+    """The tables straight from the models (tests, tools). A new store is marked as at the newest
+    migration, which makes the same tables; servers run dunflow.migrations.upgrade instead."""
+    from dunflow.migrations import mark_newest
+
+    new = not inspect(engine).get_table_names()
     SQLModel.metadata.create_all(engine)
+    if new:
+        mark_newest(engine)
 
 
 def messages_of_case(session: Session, case_id: str) -> list[Message]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from dunflow.codec import data_converter
 from dunflow.flows import publish_shipped_flows
 from dunflow.search_attributes import register_search_attributes
 from dunflow.settings import Settings
@@ -13,10 +13,14 @@ from dunflow.store import create_schema, make_engine
 from dunflow.templates import TemplateCatalog
 from tests.support.binaries import temporal_test_server
 
+# Every test client, worker and API encrypts payloads, as production does (k2 encrypts, k1 decrypts).
+TEST_PAYLOAD_KEYS = "k2:" + "Mg" * 21 + "g=,k1:" + "MQ" * 21 + "g="
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/store.db")
+    return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path}/store.db",
+                    payload_keys=TEST_PAYLOAD_KEYS)
 
 
 @pytest.fixture
@@ -32,7 +36,7 @@ def engine(settings):
 async def time_skipping_env():
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(TEST_PAYLOAD_KEYS),
     )
     await register_search_attributes(env.client)
     yield env

@@ -6,6 +6,8 @@ in the store (and shown on the outbox page). Letters always go to the outbox, th
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +43,30 @@ class OutboxProvider:
 
     def send(self, message: OutgoingMessage) -> str:
         return f"outbox-{message.message_id}"
+
+
+class RateLimiter:
+    """At most `per_second` sends from this worker process (0: no limit); a send waits its turn."""
+
+    def __init__(self, per_second: float):
+        self.gap = 1 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait_turn(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next)
+            self._next = turn + self.gap
+        if turn > now:
+            time.sleep(turn - now)
+
+
+def rate_limits(settings: Settings) -> dict[str, RateLimiter]:
+    """One limiter per provider; SMS and calls share the Twilio account's limiter."""
+    return {"sendgrid": RateLimiter(settings.sendgrid_rate_per_second),
+            "twilio": RateLimiter(settings.twilio_rate_per_second),
+            "outbox": RateLimiter(0)}
 
 
 def build_providers(settings: Settings) -> dict[str, ChannelProvider]:

@@ -4,7 +4,7 @@ immutable versions with who, when and a diff. Designing needs the `designer` sco
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
@@ -37,6 +37,7 @@ from dunflow.templates import TemplateCatalog
 from workflows.collection import CollectionWorkflow
 
 router = APIRouter(prefix="/api/flows", tags=["flows"])
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
 READ, DESIGN = require_scope("read"), require_scope("designer")
 MEDIA = {
     "application/yaml": "yaml", "application/x-yaml": "yaml", "text/yaml": "yaml", "text/x-yaml": "yaml",
@@ -198,7 +199,7 @@ def versions(name: str, session: SessionDep, _key: ApiKey = READ) -> list[dict]:
 
 
 @router.get("/{name}/versions/{version}")
-def export_version(name: str, version: int, session: SessionDep, format: Format = Query("yaml"),
+def export_version(name: str, version: VersionNumber, session: SessionDep, format: Format = Query("yaml"),
                    _key: ApiKey = READ) -> Response:
     """One version as YAML (to keep in git), BPMN or JSON."""
     media = {"yaml": "application/yaml", "bpmn": "application/xml", "json": "application/json"}[format]
@@ -209,7 +210,7 @@ class SimulationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario: Literal[tuple(SCENARIOS)] = Field(description="how the simulated debtor behaves")
-    version: int | None = Field(default=None, description="a published version; by default the draft, else the latest")
+    version: VersionNumber | None = Field(default=None, description="a published version; by default the draft, else the latest")
     debtor_type: DebtorType = "consumer"
     language: Literal["nl", "en"] = "nl"
     amount_cents: int = Field(default=24_500, gt=0)
@@ -265,8 +266,8 @@ def preview(channel: Channel, template: str, settings: SettingsDep, language: Li
 class MoveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_version: int = Field(ge=1)
-    to_version: int = Field(ge=1)
+    from_version: VersionNumber
+    to_version: VersionNumber
     case_ids: list[str] | None = Field(default=None, description="only these cases; by default every open case")
 
 

@@ -18,6 +18,7 @@ from activities.providers.twilio_channels import VOICE_LANGUAGES
 from api.channel_events import IncomingEvent, deliver, open_cases_of_phone
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from dunflow.metrics import WEBHOOK_REJECTED
 from dunflow.settings import Settings
 from dunflow.store import CaseEvent, ChannelEventRecord, Debtor, Message
 
@@ -60,9 +61,14 @@ async def sendgrid_events(request: Request, session: SessionDep, client: Tempora
     return {"received": len(events), "outcomes": outcomes}
 
 
+def _refused(provider: str, reason: str) -> ApiError:
+    WEBHOOK_REJECTED.labels(provider).inc()
+    return ApiError(403, reason)
+
+
 def _verify_sendgrid(request: Request, raw: bytes, settings: Settings) -> None:
     if not settings.sendgrid_webhook_public_key:
-        raise ApiError(403, "SendGrid webhooks are refused: DUNFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
+        raise _refused("sendgrid", "SendGrid webhooks are refused: DUNFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
     signature = request.headers.get("X-Twilio-Email-Event-Webhook-Signature", "")
     timestamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
     verifier = EventWebhook(settings.sendgrid_webhook_public_key)
@@ -71,7 +77,7 @@ def _verify_sendgrid(request: Request, raw: bytes, settings: Settings) -> None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         valid = False
     if not valid:
-        raise ApiError(403, "the SendGrid event webhook signature does not verify")
+        raise _refused("sendgrid", "the SendGrid event webhook signature does not verify")
 
 
 # --- Twilio --------------------------------------------------------------------------------
@@ -80,14 +86,14 @@ def _verify_sendgrid(request: Request, raw: bytes, settings: Settings) -> None:
 async def _verified_twilio_form(request: Request, settings: Settings) -> dict[str, str]:
     """The form Twilio posted, after checking X-Twilio-Signature against the URL Twilio called."""
     if not settings.twilio_auth_token:
-        raise ApiError(403, "Twilio webhooks are refused: DUNFLOW_TWILIO_AUTH_TOKEN is not set")
+        raise _refused("twilio", "Twilio webhooks are refused: DUNFLOW_TWILIO_AUTH_TOKEN is not set")
     form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
     url = settings.effective_public_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     signature = request.headers.get("X-Twilio-Signature", "")
     if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
-        raise ApiError(403, "the X-Twilio-Signature does not verify for this URL and body "
+        raise _refused("twilio", "the X-Twilio-Signature does not verify for this URL and body "
                             "(is DUNFLOW_PUBLIC_URL the address Twilio calls?)")
     return form
 

@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from dunflow.apikeys import create_key
+from dunflow.codec import data_converter
 from dunflow.search_attributes import ALL_KEYS
+from tests.conftest import TEST_PAYLOAD_KEYS
 from tests.support.binaries import temporal_cli
 from worker import build_activities, build_worker
 
@@ -23,7 +24,7 @@ async def dev_server():
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         search_attributes=ALL_KEYS,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(TEST_PAYLOAD_KEYS),
     )
     yield env
     await env.shutdown()

@@ -101,6 +101,7 @@ def test_the_cli_imports_with_a_summary(settings, tmp_path, monkeypatch, dev_ser
     path.write_text(HEADER + csv_row("C-1") + csv_row("C-2", amount="x"))
     monkeypatch.setenv("DUNFLOW_DATABASE_URL", settings.effective_database_url)
     monkeypatch.setenv("DUNFLOW_TEMPORAL_ADDRESS", dev_server.client.service_client.config.target_host)
+    monkeypatch.setenv("DUNFLOW_PAYLOAD_KEYS", settings.payload_keys)
     monkeypatch.setenv("DUNFLOW_TASK_QUEUE", "cli-import-test")
     get_settings.cache_clear()
     try:

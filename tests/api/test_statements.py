@@ -124,6 +124,7 @@ async def test_the_cli_imports_a_statement(api, settings, tmp_path, monkeypatch)
     statement.write_bytes(sample_camt("F-2026-105"))
     monkeypatch.setenv("DUNFLOW_DATABASE_URL", settings.effective_database_url)
     monkeypatch.setenv("DUNFLOW_TEMPORAL_ADDRESS", settings.temporal_address)
+    monkeypatch.setenv("DUNFLOW_PAYLOAD_KEYS", settings.payload_keys)
     from dunflow.settings import get_settings
 
     get_settings.cache_clear()

@@ -16,7 +16,10 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from dunflow import migrations
 from dunflow.search_attributes import AMOUNT_OPEN_CENTS, CASE_STATUS, CURRENT_STEP, DEBTOR_ID, FLOW_NAME, INVOICE_NUMBER
+from dunflow.settings import PROJECT_ROOT
+from dunflow.store import make_engine
 
 DUNFLOW = str(Path(sys.executable).parent / "dunflow")
 
@@ -50,6 +53,7 @@ def dev_stack(tmp_path):
         "DUNFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
         "DUNFLOW_TEMPORAL_UI_PORT": str(ports["ui"]),
         "DUNFLOW_DAY_SECONDS": "1",
+        "PYTHONPATH": str(PROJECT_ROOT),  # this checkout's code, whichever one the installed script points at
     }
     log = open(tmp_path / "dev.log", "w")
     process = subprocess.Popen([DUNFLOW, "dev"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -71,7 +75,7 @@ def dev_stack(tmp_path):
         print((tmp_path / "dev.log").read_text()[-3000:])
 
 
-async def test_a_case_from_intake_to_payment(dev_stack):
+async def test_a_case_from_intake_to_payment(dev_stack, tmp_path):
     process, api, ports = dev_stack
     today = date.today()
     created = api.post("/api/cases", json={
@@ -90,9 +94,16 @@ async def test_a_case_from_intake_to_payment(dev_stack):
     messages = wait_until(sms_sent, 30, "the SMS")
     assert [(m["channel"], m["step_id"]) for m in reversed(messages)][:2] == [("email", "send_invoice"), ("sms", "sms_invoice")]
     assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200  # the Temporal UI is up
+    ui_settings = httpx.get(f"http://127.0.0.1:{ports['ui']}/api/v1/settings", timeout=10).json()
+    store = make_engine(f"sqlite:///{tmp_path}/data/dunflow.db")
+    assert migrations.current(store) is not None  # dunflow dev migrated the store before starting
+    store.dispose()
+    assert ui_settings["Codec"]["Endpoint"] == f"http://127.0.0.1:{ports['api']}/codec"  # decodes through dunflow
 
-    client = await Client.connect(f"127.0.0.1:{ports['temporal']}")
+    client = await Client.connect(f"127.0.0.1:{ports['temporal']}")  # no keys: sees what Temporal stores
     handle = client.get_workflow_handle(workflow_id)
+    raw = b"".join(event.SerializeToString() for event in (await handle.fetch_history()).events)
+    assert b"binary/encrypted" in raw and b"Anna Jansen" not in raw and b"anna@example.nl" not in raw
     attributes = (await handle.describe()).typed_search_attributes
     assert attributes.get(FLOW_NAME) == "standard"
     assert attributes.get(INVOICE_NUMBER) == "INV-E2E-1"

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from api.app import create_app
 from dunflow.apikeys import create_key
 from dunflow.devstack import temporal_dev_command
+from dunflow.settings import PROJECT_ROOT
 from dunflow.store import PendingSignal
 from tests.e2e.test_dev_stack import free_port
 
@@ -59,6 +60,7 @@ def stack(tmp_path, settings):
     env = os.environ | {
         "DUNFLOW_DATA_DIR": str(settings.data_dir), "DUNFLOW_DATABASE_URL": settings.effective_database_url,
         "DUNFLOW_TEMPORAL_ADDRESS": settings.temporal_address, "DUNFLOW_DAY_SECONDS": "3600",
+        "DUNFLOW_PAYLOAD_KEYS": settings.payload_keys, "PYTHONPATH": str(PROJECT_ROOT),
     }
     worker_log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen([DUNFLOW, "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT)
