@@ -10,12 +10,12 @@ from datetime import timedelta
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunflow.case import DisputeOpened, DisputeResolved, PaymentReceived, PromiseToPay
 from dunflow.metrics import SIGNALS_RECEIVED
-from dunflow.store import PendingSignal, utcnow, workflow_id_for
+from dunflow.store import PendingSignal, release, utcnow, workflow_id_for
 
 log = logging.getLogger("dunflow.signals")
 
@@ -52,15 +52,12 @@ async def send_signal(session: Session, client: Client, row: PendingSignal) -> s
     """Send one stored signal and mark it. Raises when Temporal is unreachable (it stays pending)."""
     payload = PAYLOADS[row.signal].model_validate_json(row.payload)
     handle = client.get_workflow_handle(workflow_id_for(row.case_id))
+    release(session)  # nothing is held while Temporal is asked (the row itself is already stored)
     row.attempts += 1
-    await save(session, row)  # committed: nothing is held while Temporal is asked
     try:
-        if (await handle.describe(rpc_timeout=RPC_TIMEOUT)).status == WorkflowExecutionStatus.RUNNING:
-            await handle.signal(row.signal, payload, rpc_timeout=RPC_TIMEOUT)
-            row.outcome = "delivered"
-        else:
-            row.outcome = "case_closed"  # kept for an operator; the flow has ended
-    except RPCError as error:
+        await handle.signal(row.signal, payload, rpc_timeout=RPC_TIMEOUT)
+        row.outcome = "delivered"
+    except RPCError as error:  # NOT_FOUND: the flow has ended; the row is kept for an operator
         if temporal_unreachable(error):
             row.last_error = error.message
             await save(session, row)

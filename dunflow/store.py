@@ -247,9 +247,15 @@ def release(session: Session) -> None:
     session.commit()
 
 
-def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
+def _use_wal(dbapi_connection, _record) -> None:
+    """Readers and one writer side by side; kept in the file, so set once per engine."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -263,6 +269,7 @@ def make_engine(url: str) -> Engine:
         # A file opens in microseconds, so no pool: nothing to wait for while the event loop runs.
         pooling = {"poolclass": NullPool} if path and path != ":memory:" else {}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pooling)
+        event.listen(engine, "first_connect", _use_wal)
         event.listen(engine, "connect", _enable_sqlite_concurrency)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=30)
