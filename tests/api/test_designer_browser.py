@@ -3,74 +3,39 @@ validation marker come and go, simulate, publish, and start a case that runs the
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import socket
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import httpx
 import pytest
-import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from api.app import create_app
 from dunflow.apikeys import create_key
 from dunflow.flow import load_flow_yaml
 from dunflow.settings import PROJECT_ROOT
 from dunflow.store import make_engine
-from tests.api.conftest import point_at
 from tests.api.test_cases_api import eventually, new_case
-from worker import build_activities, build_worker
+from tests.support.browser import chromium, served_api
 
 STANDARD = load_flow_yaml((PROJECT_ROOT / "flows" / "standard.yaml").read_text())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def browser():
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "install Debian packages chromium and chromium-driver (scripts/browser.sh does)"
     assert (PROJECT_ROOT / "designer" / "node_modules" / "bpmn-js" / "dist").is_dir(), \
         "bpmn-js is missing: run `npm ci` in designer/ (scripts/install.sh does)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver
 
 
 @pytest.fixture
 async def live_api(dev_server, settings):
     """The API served over HTTP (for the browser) with a worker, one flow day lasting 0.3 s."""
     settings.day_seconds = 0.3
-    point_at(settings, dev_server)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    engine = make_engine(settings.effective_database_url)
-    key = create_key(engine, "Petra (designer)", ["designer", "read", "cases:write"]).key
-    with ThreadPoolExecutor(max_workers=4) as executor:
-        async with build_worker(dev_server.client, settings, build_activities(settings), executor):
-            yield f"http://127.0.0.1:{server.config.port}", key
-    server.should_exit = True
-    thread.join(10)
-    engine.dispose()
+    async with served_api(settings, dev_server) as base:
+        engine = make_engine(settings.effective_database_url)
+        key = create_key(engine, "Petra (designer)", ["designer", "read", "cases:write"]).key
+        yield base, key
+        engine.dispose()
 
 
 def wait_for(driver, css: str, seconds: float = 15):
