@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     creditor_phone: str = "+31201234567"
     # Optional payment page of the creditor, e.g. "https://pay.example.nl/{invoice_number}".
     pay_url_template: str = ""
+    # Collection costs: VAT is added only when the creditor cannot reclaim it; a percentage agreed
+    # by contract with business debtors (per mille, e.g. 150 for 15%) replaces the statutory scale.
+    creditor_reclaims_vat: bool = True
+    business_costs_per_mille: int | None = Field(default=None, ge=0, le=1000)
 
     sendgrid_api_key: str = ""
     sendgrid_api_host: str = "https://api.sendgrid.com"
@@ -48,7 +52,7 @@ class Settings(BaseSettings):
     twilio_from: str = ""
     twilio_api_base: str = "https://api.twilio.com"
 
-    @field_validator("day_seconds", mode="before")
+    @field_validator("day_seconds", "business_costs_per_mille", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         return None if value == "" else value
