@@ -7,6 +7,7 @@ a retried activity finds the row of its earlier attempt and never sends twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
 from dunflow.case import ProgressReport, SendRequest, SendResult
+from dunflow.interest import interest_so_far, rate_label
 from dunflow.money import format_amount, statutory_collection_costs
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.settings import Settings
@@ -110,6 +112,9 @@ class CollectionActivities:
 
     def context(self, request: SendRequest) -> dict:
         language, invoice = request.debtor.language, request.invoice
+        on = request.on or date.today()
+        principal = max(0, min(request.amount_open_cents, invoice.amount_cents))
+        interest = interest_so_far(principal, invoice.due_on, on, request.debtor.type)
         money = lambda cents: format_amount(cents, invoice.currency, language)  # noqa: E731
         settings = self.settings
         pay_link = settings.pay_url_template.format(
@@ -127,6 +132,9 @@ class CollectionActivities:
             "reference": invoice.number,
             "pay_link": pay_link,
             "collection_costs": money(statutory_collection_costs(request.amount_open_cents)),
+            "interest": money(interest.cents),
+            "interest_cents": interest.cents,
+            "interest_rate": rate_label(interest.kind, on),
             "plans": [
                 {"terms": plan.terms, "schedule": [money(cents) for cents in plan.term_amounts_cents],
                  "first_term": money(plan.term_amounts_cents[0])}

@@ -30,6 +30,12 @@ class FlowClock:
         seconds_per_day = self.day_seconds or REAL_DAY_SECONDS
         return timedelta(seconds=(days + hours / 24) * seconds_per_day)
 
+    def today(self, now: datetime) -> date:
+        """The flow date of a moment: the Amsterdam date in real time, else the compressed day."""
+        if self.day_seconds is None:
+            return now.astimezone(AMSTERDAM).date()
+        return self.origin_date + timedelta(days=int((now - self.origin).total_seconds() // self.day_seconds))
+
     def at_date(self, day: date) -> datetime:
         if self.day_seconds is None:
             return datetime.combine(day, ACTION_TIME, tzinfo=AMSTERDAM)

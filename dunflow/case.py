@@ -120,6 +120,9 @@ class CaseState(BaseModel):
     amount_open_cents: int
     amount_paid_cents: int = 0
     currency: str
+    # statutory interest on the principal still open through `interest_on` (the case's last step), not charged
+    interest_cents: int = 0
+    interest_on: date | None = None
     dispute: str | None = None
     promise: PromiseToPay | None = None
     escalation_reason: str | None = None
@@ -145,6 +148,7 @@ class SendRequest(BaseModel):
     invoice: InvoiceInfo
     amount_open_cents: int
     plans: list[PlanProposal] = Field(default_factory=list)
+    on: date | None = None  # the flow date of sending: interest and terms are stated as of this day
 
 
 class SendResult(BaseModel):

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         SendStep,
         WaitStep,
     )
+    from dunflow.interest import interest_so_far
     from dunflow.money import format_amount, split_into_terms
     from dunflow.search_attributes import case_search_attributes
 
@@ -161,6 +162,7 @@ class CollectionWorkflow:
             invoice=self._case.invoice,
             amount_open_cents=self._amount_open,
             plans=plans or [],
+            on=self._clock.today(workflow.now()),
         )
         try:
             result: SendResult = await workflow.execute_activity(
@@ -453,12 +455,19 @@ class CollectionWorkflow:
             amount_open_cents=self._amount_open,
             amount_paid_cents=self._amount_paid,
             currency=self._case.invoice.currency,
+            interest_cents=self._interest().cents,
+            interest_on=self._clock.today(workflow.now()),
             dispute=self._dispute,
             promise=self._promise,
             escalation_reason=self._escalation,
             messages=list(self._messages),
             history=list(self._history),
         )
+
+    def _interest(self):
+        invoice = self._case.invoice
+        principal = max(0, min(self._amount_open, invoice.amount_cents))
+        return interest_so_far(principal, invoice.due_on, self._clock.today(workflow.now()), self._case.debtor.type)
 
     # --- bookkeeping -------------------------------------------------------------------------
 
