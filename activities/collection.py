@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
 from dunflow.case import ProgressReport, SendRequest, SendResult
 from dunflow.interest import interest_so_far, rate_label
-from dunflow.money import format_amount, statutory_collection_costs
+from dunflow.money import CollectionCosts, collection_costs, format_amount
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.settings import Settings
 from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
@@ -46,8 +46,9 @@ class CollectionActivities:
             raise ApplicationError("the debtor opted out of SMS (answered STOP)", type="PermanentSendError",
                                    non_retryable=True)
         message = self._claim(request, provider)
+        notice = self.templates.is_notice(request.channel, request.template, request.debtor.language)
         if message.status in DELIVERED_STATUSES:
-            return _result(message)
+            return _result(message, notice)
         try:
             provider_id = provider.send(_outgoing(message, request))
         except PermanentSendError as error:
@@ -57,7 +58,7 @@ class CollectionActivities:
             self._mark(message.id, status="failed", error=f"{type(error).__name__}: {error}")
             raise
         message = self._mark(message.id, status="sent", provider_message_id=provider_id, sent_at=utcnow())
-        return _result(message)
+        return _result(message, notice)
 
     def _claim(self, request: SendRequest, provider: ChannelProvider) -> Message:
         """The message row for this key: the existing one, or a new one rendered now."""
@@ -131,7 +132,7 @@ class CollectionActivities:
                          "email": settings.creditor_email, "phone": settings.creditor_phone},
             "reference": invoice.number,
             "pay_link": pay_link,
-            "collection_costs": money(statutory_collection_costs(request.amount_open_cents)),
+            "collection_costs": money(self.costs(request.debtor.type, principal).total_cents),
             "interest": money(interest.cents),
             "interest_cents": interest.cents,
             "interest_rate": rate_label(interest.kind, on),
@@ -141,6 +142,11 @@ class CollectionActivities:
                 for plan in request.plans
             ],
         }
+
+    def costs(self, debtor_type: str, principal_cents: int) -> CollectionCosts:
+        settings = self.settings
+        return collection_costs(principal_cents, debtor_type, vat=not settings.creditor_reclaims_vat,
+                                agreed_per_mille=settings.business_costs_per_mille)
 
     @activity.defn(name="record_progress")
     def record_progress(self, report: ProgressReport) -> None:
@@ -179,5 +185,6 @@ def _outgoing(message: Message, request: SendRequest) -> OutgoingMessage:
     )
 
 
-def _result(message: Message) -> SendResult:
-    return SendResult(message_id=message.id, status=message.status, provider=message.provider, detail=message.error or "")
+def _result(message: Message, notice_template: bool) -> SendResult:
+    return SendResult(message_id=message.id, status=message.status, provider=message.provider,
+                      detail=message.error or "", notice_template=notice_template)

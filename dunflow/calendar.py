@@ -1,4 +1,4 @@
-"""Flow time: when a wait ends, in real days or compressed (DUNFLOW_DAY_SECONDS).
+"""Flow time (real days or compressed by DUNFLOW_DAY_SECONDS), business days, Dutch holidays.
 
 Pure functions of their inputs, so workflow code may use them deterministically.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import holidays
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # Date-anchored actions happen at this local time on their day.
@@ -40,3 +42,46 @@ class FlowClock:
         if self.day_seconds is None:
             return datetime.combine(day, ACTION_TIME, tzinfo=AMSTERDAM)
         return self.origin + self.duration(days=(day - self.origin_date).days)
+
+
+# --- business days -------------------------------------------------------------------------
+
+# Dutch public holidays from the `holidays` package, with Liberation Day (5 May) every year as
+# the Algemene termijnenwet counts it. Good Friday is included too: a day less contact, never more.
+NL_HOLIDAYS = holidays.country_holidays("NL", categories=("public", "optional"), years=range(2015, 2061))
+
+
+def is_holiday(day: date) -> bool:
+    return day in NL_HOLIDAYS
+
+
+def is_business_day(day: date) -> bool:
+    return day.weekday() < 5 and not is_holiday(day)
+
+
+def next_business_day(day: date) -> date:
+    """The first business day after `day`."""
+    day += timedelta(days=1)
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def add_business_days(day: date, count: int) -> date:
+    for _ in range(count):
+        day = next_business_day(day)
+    return day
+
+
+def notice_received_on(sent_on: date, channel: str) -> date:
+    """A letter is taken as received the next business day after posting; email, SMS and calls the same day."""
+    return next_business_day(sent_on) if channel == "letter" else sent_on
+
+
+def notice_term_ends(sent_on: date, channel: str) -> date:
+    """The last day of the 14-day term of a notice: 14 days after the day of receipt, moved to the
+    next business day when it ends on a Saturday, Sunday or holiday (Algemene termijnenwet)."""
+    last = notice_received_on(sent_on, channel) + timedelta(days=14)
+    while not is_business_day(last):
+        last += timedelta(days=1)
+    return last

@@ -44,6 +44,8 @@ class CaseInput(BaseModel):
     debtor: DebtorInfo
     invoice: InvoiceInfo
     day_seconds: float | None = None  # pinned at start: one flow day lasts this many seconds
+    costs_vat: bool = False  # pinned at start: VAT on collection costs (the creditor cannot reclaim it)
+    business_costs_per_mille: int | None = None  # pinned at start: costs agreed with business debtors
 
 
 # --- signals ---------------------------------------------------------------------------------
@@ -123,6 +125,8 @@ class CaseState(BaseModel):
     # statutory interest on the principal still open through `interest_on` (the case's last step), not charged
     interest_cents: int = 0
     interest_on: date | None = None
+    costs_cents: int = 0  # collection costs charged (in the amount open)
+    notice_term_ends: date | None = None  # last day of the 14-day notice's term, once it was sent
     dispute: str | None = None
     promise: PromiseToPay | None = None
     escalation_reason: str | None = None
@@ -156,6 +160,7 @@ class SendResult(BaseModel):
     status: str  # sent | unconfirmed | failed
     provider: str
     detail: str = ""
+    notice_template: bool = False  # the template is marked as the 14-day notice
 
 
 class ProgressReport(BaseModel):

@@ -71,6 +71,7 @@ def test_a_loop_through_a_wait_is_fine():
     data = standard()
     data["steps"]["wait_final_notice"]["next"] = "final_notice"
     assert problems_of(data) == [  # no loop complaint; only what the change cut off
+        "steps.charge_costs: unreachable: no step, start or signal route leads here",
         "steps.escalate_no_response: unreachable: no step, start or signal route leads here",
         "steps.handed_over: unreachable: no step, start or signal route leads here",
     ]
@@ -129,3 +130,55 @@ def test_start_must_exist_and_yaml_must_parse():
     with pytest.raises(FlowInvalid) as raised:
         load_flow_yaml("name: [unclosed")
     assert raised.value.problems[0].where == "yaml"
+
+
+# --- collection costs only after the 14-day notice ------------------------------------------
+
+
+def test_costs_right_after_the_letter_are_refused():
+    data = standard()
+    data["steps"]["final_notice"]["next"] = "charge_costs"
+    del data["steps"]["wait_final_notice"]
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here 0 days after the 14-day notice; "
+        "wait at least 16 days (receipt the next business day, then 14 days)"]
+
+
+def test_costs_after_a_wait_of_15_days_are_too_early():
+    data = standard()
+    data["steps"]["wait_final_notice"] = {"type": "wait", "days": 15, "next": "charge_costs"}
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here 15 days after the 14-day notice; "
+        "wait at least 16 days (receipt the next business day, then 14 days)"]
+
+
+def test_a_wait_of_16_days_or_until_after_the_term_is_enough():
+    data = standard()
+    data["steps"]["wait_final_notice"] = {"type": "wait", "days": 16, "next": "charge_costs"}
+    parse_flow(data)
+    data["steps"]["wait_final_notice"] = {"type": "wait", "until": {"date": "notice_term_end", "offset_days": 1},
+                                          "next": "charge_costs"}
+    parse_flow(data)
+
+
+def test_costs_without_a_notice_are_refused():
+    data = standard()
+    del data["steps"]["final_notice"]["notice"]
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here without a 14-day notice "
+        "(a send with notice: fourteen_day)"]
+
+
+def test_a_signal_route_straight_to_the_costs_is_refused():
+    data = standard()
+    data["signals"]["broken_promise"] = {"action": "goto", "step": "charge_costs"}
+    assert "without a 14-day notice" in problems_of(data)[0]
+
+
+def test_a_way_for_businesses_only_needs_no_notice():
+    data = standard()
+    data["steps"]["check_call_key"]["cases"].insert(
+        0, {"when": {"fact": "debtor_type", "is": "business"}, "next": "charge_costs"})
+    parse_flow(data)
+    data["steps"]["check_call_key"]["cases"][0]["when"]["is"] = "consumer"
+    assert "a consumer can get here without a 14-day notice" in problems_of(data)[0]

@@ -22,6 +22,7 @@ from api.intake import case_input, store_case
 from api.schemas import CaseIn
 from dunflow.calendar import AMSTERDAM
 from dunflow.case import CaseState, ChannelEvent
+from dunflow.flow import FlowDefinition
 from dunflow.settings import Settings
 from dunflow.store import Message
 from dunflow.templates import TemplateCatalog
@@ -39,8 +40,9 @@ class FlowHarness:
         return (await self.env.get_current_time()).astimezone(AMSTERDAM).date()
 
     async def start_case(self, *, amount_cents: int = 24_500, due_in_days: int = 14, issued_days_ago: int = 0,
-                         flow: str = "standard",
+                         flow: str = "standard", definition: FlowDefinition | None = None,
                          number: str | None = None, **debtor) -> WorkflowHandle:
+        """Start a case of a published flow; `definition` runs instead a flow that was never published."""
         await self._to_start_of_local_day()
         today = await self.today()
         body = CaseIn.model_validate({
@@ -53,8 +55,11 @@ class FlowHarness:
         })
         with Session(self.engine) as session:
             case = store_case(session, body).case
+            pinned = case_input(session, case, self.settings)
+            if definition is not None:
+                pinned.flow = definition
             handle = await self.env.client.start_workflow(
-                CollectionWorkflow.run, case_input(session, case, self.settings),
+                CollectionWorkflow.run, pinned,
                 id=case.workflow_id, task_queue=self.settings.task_queue,
             )
         self.handles.append(handle)

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from dunflow.calendar import AMSTERDAM, is_business_day
+from dunflow.flow import FlowDefinition, FlowInvalid, parse_flow
 from dunflow.interest import rate_on
 from tests.workflows.harness import flow_harness
 
@@ -28,11 +30,94 @@ async def test_interest_runs_from_the_day_after_due_in_the_state_and_the_letter(
     await flows.advance(days=50)
     today = await flows.today()
     assert rate_on("consumer", today - timedelta(days=36)) == rate_on("consumer", today), "a rate changed meanwhile"
-    state = await flows.state(case)  # as of its last step: the escalation on day 44
-    assert state.interest_on == today - timedelta(days=6)
-    assert state.interest_cents == consumer_interest(24_500, 30, today) > 0
+    due = today - timedelta(days=36)
+    state = await flows.state(case)  # as of its last step, the escalation after the letter's term
+    assert state.interest_on > due + timedelta(days=30)
+    assert state.interest_cents == consumer_interest(24_500, (state.interest_on - due).days, today) > 0
 
     letter = await flows.message_of(case, "final_notice")
     at_letter = consumer_interest(24_500, 15, today)
     assert f"tot vandaag is dat € 0,{at_letter:02d}." in letter.body
     assert f"wettelijke rente verschuldigd ({rate_on('consumer', today).basis_points / 100:g}% per jaar)" in letter.body
+
+
+# --- the 14-day notice and collection costs --------------------------------------------------
+
+SIGNALS = {
+    "full_payment": {"action": "end", "outcome": "paid"}, "partial_payment": {"action": "continue"},
+    "dispute_opened": {"action": "pause"}, "dispute_upheld": {"action": "end", "outcome": "dispute_upheld"},
+    "dispute_rejected": {"action": "continue"}, "promise_to_pay": {"action": "pause"},
+    "broken_promise": {"action": "continue"},
+}
+
+
+def notice_then_costs(wait: dict) -> dict:
+    """The 14-day letter at once, a wait, then the costs."""
+    return {"name": "notice_then_costs", "start": "letter", "signals": SIGNALS, "steps": {
+        "letter": {"type": "send", "channel": "letter", "template": "final_notice", "notice": "fourteen_day",
+                   "next": "wait_term"},
+        "wait_term": {"type": "wait", "next": "charge"} | wait,
+        "charge": {"type": "charge_costs", "next": "done"},
+        "done": {"type": "end", "outcome": "handed_over"},
+    }}
+
+
+async def start_on_a_friday(flows, data: dict, **case):
+    """Start a case (unvalidated flow) just after midnight of the next Friday that is no holiday and
+    is followed by a plain business week: the letter's receipt is then the Monday."""
+    today = await flows.today()
+    friday = today + timedelta(days=1)
+    while friday.weekday() != 4 or not all(is_business_day(friday + timedelta(days=n)) for n in (0, 3, 17)):
+        friday += timedelta(days=1)
+    await flows.advance(days=(friday - today).days - 1)
+    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), **case)
+    assert await flows.today() == friday
+    return handle, friday
+
+
+async def test_costs_too_early_are_refused_at_publish_and_escalated_at_run_time(flows):
+    too_early = notice_then_costs({"days": 15})
+    with pytest.raises(FlowInvalid, match="charges costs too early"):
+        parse_flow(too_early)
+
+    case, friday = await start_on_a_friday(flows, too_early, amount_cents=300_000)
+    await flows.advance(days=16)
+    state = await flows.state(case)
+    term_ends = friday + timedelta(days=3 + 14)  # received Monday, then 14 days: a Monday
+    assert state.notice_term_ends == term_ends
+    assert (state.status, state.current_step, state.costs_cents, state.amount_open_cents) == (
+        "escalated", "charge", 0, 300_000)
+    assert state.escalation_reason == ("Incassokosten niet in rekening gebracht: the 14-day term of the notice "
+                                       f"runs until {term_ends.isoformat()}")
+    assert [e.kind for e in state.history if e.step == "charge"] == ["costs_refused", "escalated"]
+
+
+async def test_costs_are_charged_the_day_after_the_term_with_their_breakdown(flows):
+    case, friday = await start_on_a_friday(
+        flows, notice_then_costs({"until": {"date": "notice_term_end", "offset_days": 1}}), amount_cents=300_000)
+    letter = await flows.message_of(case, "letter")
+    assert "Deze kosten bedragen € 425,00." in letter.body
+    await flows.advance(days=17, hours=12)
+    assert (await flows.state(case)).costs_cents == 0  # Monday, the last day of the term
+    await flows.advance(hours=22)
+    state = await flows.state(case)
+    assert (state.status, state.outcome, state.costs_cents, state.amount_open_cents) == (
+        "closed", "handed_over", 42_500, 342_500)
+    [charged] = [e for e in state.history if e.kind == "costs_charged"]
+    assert charged.detail == ("€425.00 collection costs on €3,000.00: 15% of €2,500.00 = €375.00; "
+                              "10% of €500.00 = €50.00")
+    assert charged.at.astimezone(AMSTERDAM).date() == friday + timedelta(days=18)  # 09:00 on Tuesday
+
+
+async def test_a_consumer_without_a_notice_is_escalated_but_a_business_is_charged(flows):
+    data = notice_then_costs({"until": {"date": "notice_term_end", "offset_days": 1}})
+    data["steps"]["letter"]["notice"] = None  # an ordinary letter
+    consumer = await flows.start_case(definition=FlowDefinition.model_validate(data), amount_cents=10_000)
+    business = await flows.start_case(definition=FlowDefinition.model_validate(data), amount_cents=10_000,
+                                      id="D-2", type="business")
+    await flows.advance(hours=22)
+    state = await flows.state(consumer)
+    assert (state.status, state.costs_cents) == ("escalated", 0)
+    assert "no 14-day notice was sent to this consumer" in state.escalation_reason
+    result = await business.result()
+    assert (result.costs_cents, result.amount_open_cents) == (4_000, 14_000)

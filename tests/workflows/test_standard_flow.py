@@ -3,7 +3,9 @@
 Timeline for an invoice issued today and due in 14 days (day 0 = today, the case starts at
 midnight, date-anchored actions happen at 09:00):
 invoice email (0) - SMS if not opened (2) - pre-due reminder (13) - reminder 1 (15) -
-reminder 2 by email and SMS (22) - robo-call (28) - 14-day letter (29) - escalation (44).
+reminder 2 by email and SMS (22) - robo-call (28) - 14-day letter (29) - collection costs and
+escalation the day after the letter's term: received the next business day, then 14 days
+(45 at the earliest, 53 at most around Easter or Christmas).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ def payment(payment_id: str, cents: int) -> PaymentReceived:
 
 async def test_never_opened_never_paid_runs_every_channel_then_hands_over(flows):
     case = await flows.start_case()
-    await flows.advance(days=50)
+    await flows.advance(days=54)
     state = await flows.state(case)
     assert flows.sent_steps(case) == NOT_OPENED_UNTIL_CALL + ["letter:final_notice"]
     assert (state.status, state.current_step) == ("escalated", "escalate_no_response")
     assert state.escalation_reason.startswith("Geen reactie")
+    assert (state.costs_cents, state.amount_open_cents) == (4_000, 28_500)  # the minimum costs for € 245
 
     await case.signal(CollectionWorkflow.resume, OperatorAction(by="anna"))
     result = await case.result()
