@@ -16,12 +16,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
-from dunflow.case import ProgressReport, SendRequest, SendResult
+from dunflow.case import ContactDecision, ContactRequest, ProgressReport, SendRequest, SendResult
+from dunflow.contacts import opted_out, record_contact, reserve_contact
 from dunflow.interest import interest_so_far, rate_label
 from dunflow.money import CollectionCosts, collection_costs, format_amount
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.settings import Settings
-from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow
+from dunflow.store import Case, CaseEvent, Message, utcnow
 from dunflow.templates import RenderedMessage, TemplateCatalog
 
 # A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
@@ -37,14 +38,16 @@ class CollectionActivities:
     providers: dict[str, ChannelProvider]
 
     def all(self) -> list:
-        return [self.send_message, self.record_progress]
+        return [self.send_message, self.record_progress, self.reserve_contact]
 
     @activity.defn(name="send_message")
     def send_message(self, request: SendRequest) -> SendResult:
         provider = self.providers[request.channel]
-        if request.channel == "sms" and self._opted_out_of_sms(request.debtor.id):
-            raise ApplicationError("the debtor opted out of SMS (answered STOP)", type="PermanentSendError",
-                                   non_retryable=True)
+        with Session(self.engine) as session:
+            if opted_out(session, request.debtor.id, request.channel):
+                raise ApplicationError(f"the debtor opted out of {request.channel}", type="PermanentSendError",
+                                       non_retryable=True)
+            record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
         message = self._claim(request, provider)
         notice = self.templates.is_notice(request.channel, request.template, request.debtor.language)
         if message.status in DELIVERED_STATUSES:
@@ -93,10 +96,12 @@ class CollectionActivities:
             session.refresh(message)
             return message
 
-    def _opted_out_of_sms(self, debtor_id: str) -> bool:
+    @activity.defn(name="reserve_contact")
+    def reserve_contact(self, request: ContactRequest) -> ContactDecision:
         with Session(self.engine) as session:
-            debtor = session.get(Debtor, debtor_id)
-            return bool(debtor and debtor.sms_opt_out)
+            retry_at = reserve_contact(session, request.key, request.debtor_id, request.channel,
+                                       request.at, request.since, request.limit)
+        return ContactDecision(allowed=retry_at is None, retry_at=retry_at)
 
     def _mark(self, message_id: int, **changes) -> Message:
         with Session(self.engine) as session:

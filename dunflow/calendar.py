@@ -85,3 +85,32 @@ def notice_term_ends(sent_on: date, channel: str) -> date:
     while not is_business_day(last):
         last += timedelta(days=1)
     return last
+
+
+# --- contact hours -------------------------------------------------------------------------
+
+
+def _contact_day(day: date, hours) -> bool:
+    if hours.business_days_only:
+        return is_business_day(day)
+    return day.weekday() < 5 + hours.saturday and not is_holiday(day)
+
+
+def next_contact_moment(now: datetime, hours, zone: str = "Europe/Amsterdam") -> datetime:
+    """`now` when `hours` (a flow's ContactHours) allow a contact, else the start of the next
+    allowed window, in the debtor's time zone: never on a Sunday or a Dutch public holiday."""
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    for offset in range(60):
+        day = local.date() + timedelta(days=offset)
+        if not _contact_day(day, hours):
+            continue
+        opens, closes = datetime.combine(day, hours.start, tzinfo=tz), datetime.combine(day, hours.end, tzinfo=tz)
+        if local < closes:
+            return now if local >= opens else opens
+    raise ValueError(f"no moment to contact the debtor within 60 days of {local:%Y-%m-%d}")
+
+
+def local_time(moment: datetime, zone: str) -> str:
+    """`2026-11-30 08:00 Europe/Amsterdam`."""
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"

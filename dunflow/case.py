@@ -27,6 +27,7 @@ class DebtorInfo(BaseModel):
     address: str | None = None
     language: Language = "nl"
     type: DebtorType = "consumer"
+    time_zone: str = "Europe/Amsterdam"  # contact hours are in this zone
 
 
 class InvoiceInfo(BaseModel):
@@ -127,6 +128,7 @@ class CaseState(BaseModel):
     interest_on: date | None = None
     costs_cents: int = 0  # collection costs charged (in the amount open)
     notice_term_ends: date | None = None  # last day of the 14-day notice's term, once it was sent
+    deferred: str | None = None  # the message waiting for its moment (contact rules), and why
     dispute: str | None = None
     promise: PromiseToPay | None = None
     escalation_reason: str | None = None
@@ -153,6 +155,7 @@ class SendRequest(BaseModel):
     amount_open_cents: int
     plans: list[PlanProposal] = Field(default_factory=list)
     on: date | None = None  # the flow date of sending: interest and terms are stated as of this day
+    at: datetime | None = None  # the flow time of sending: counts toward the weekly maximum of contacts
 
 
 class SendResult(BaseModel):
@@ -161,6 +164,20 @@ class SendResult(BaseModel):
     provider: str
     detail: str = ""
     notice_template: bool = False  # the template is marked as the 14-day notice
+
+
+class ContactRequest(BaseModel):
+    key: str  # the message's key
+    debtor_id: str
+    channel: str
+    at: datetime
+    since: datetime  # the start of the week that counts
+    limit: int
+
+
+class ContactDecision(BaseModel):
+    allowed: bool
+    retry_at: datetime | None = None  # when not allowed: the moment a contact frees up
 
 
 class ProgressReport(BaseModel):

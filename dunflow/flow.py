@@ -7,10 +7,11 @@ dispute or promise does wherever the case stands. `CollectionWorkflow` interpret
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Annotated, Callable, Iterator, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Channel = Literal["email", "sms", "call", "letter"]
 ChannelEventKind = Literal["delivered", "opened", "clicked", "bounced", "failed", "answered", "no_answer", "key_pressed"]
@@ -53,6 +54,7 @@ class WaitStep(_Strict):
     type: Literal["wait"]
     days: int | None = Field(default=None, ge=0)
     hours: int | None = Field(default=None, ge=0)
+    business_days: int | None = Field(default=None, ge=1)  # ends at 09:00 that many business days later
     until: RelativeDate | None = None
     if_passed: str | None = None
     wake_on: list[ChannelEventKind] = Field(default_factory=list)
@@ -61,15 +63,17 @@ class WaitStep(_Strict):
     @model_validator(mode="after")
     def _one_kind_of_wait(self) -> "WaitStep":
         has_duration = self.days is not None or self.hours is not None
-        if has_duration == (self.until is not None):
-            raise ValueError("a wait needs either a duration (days/hours) or `until`, not both")
+        kinds = has_duration + (self.until is not None) + (self.business_days is not None)
+        if kinds != 1:
+            raise ValueError("a wait needs one of: a duration (days/hours), `business_days` or `until`")
         if self.if_passed and self.until is None:
             raise ValueError("`if_passed` only applies to a wait `until` a date")
         return self
 
     @property
     def duration_hours(self) -> int:
-        return (self.days or 0) * 24 + (self.hours or 0)
+        """The fewest hours the wait lasts (a business day is at least a day)."""
+        return (self.days or 0) * 24 + (self.hours or 0) + (self.business_days or 0) * 24
 
 
 class Opened(_Strict):
@@ -180,6 +184,45 @@ class SignalRoutes(_Strict):
     broken_promise: Route
 
 
+# --- contact rules -------------------------------------------------------------------------
+
+
+class ContactHours(_Strict):
+    """When a channel may reach a debtor, in the debtor's time zone. Never on Sundays or Dutch
+    public holidays; `saturday: false` or `business_days_only` narrow it further."""
+
+    start: time = time(8, 0)
+    end: time = time(21, 0)
+    saturday: bool = True
+    business_days_only: bool = False
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> "ContactHours":
+        if self.start >= self.end:
+            raise ValueError("`start` must be before `end`")
+        return self
+
+
+def _default_hours() -> dict[str, ContactHours]:
+    return {"sms": ContactHours(), "call": ContactHours(),
+            "letter": ContactHours(start=time(8, 0), end=time(18, 0), business_days_only=True)}
+
+
+class ContactRules(_Strict):
+    """A send outside its channel's hours, or over the weekly maximum of contacts with the debtor
+    (all cases together), is deferred to the next allowed moment, never dropped. Channels without
+    hours (email by default) go out at any time."""
+
+    hours: dict[Channel, ContactHours] = Field(default_factory=_default_hours)
+    max_per_week: int | None = Field(default=None, ge=1)
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _over_the_defaults(cls, hours):
+        """Hours given for a channel replace its defaults; the other channels keep theirs."""
+        return _default_hours() | dict(hours or {})
+
+
 class FlowDefinition(_Strict):
     name: str = Field(pattern=STEP_ID_PATTERN)
     title: str = ""
@@ -187,6 +230,7 @@ class FlowDefinition(_Strict):
     start: str
     steps: dict[str, Step] = Field(min_length=1)
     signals: SignalRoutes
+    contact_rules: ContactRules | None = None  # none: messages go out when their step comes
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]

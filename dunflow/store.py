@@ -204,6 +204,28 @@ class EventDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
+class Contact(SQLModel, table=True):
+    """A message to a debtor at its flow time, once per message key: counts toward the weekly maximum."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    debtor_id: str = Field(index=True, max_length=100)
+    channel: str = Field(max_length=10)
+    at: datetime = _timestamp()
+
+
+class ContactOptOut(SQLModel, table=True):
+    """The debtor does not want to be reached on this channel (SMS STOP, or an operator's note)."""
+
+    __tablename__ = "contact_opt_out"
+    __table_args__ = (UniqueConstraint("debtor_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    debtor_id: str = Field(index=True, max_length=100)
+    channel: str = Field(max_length=10)
+    reason: str = Field(default="", max_length=200)
+    at: datetime = _timestamp(default_factory=utcnow)
+
+
 def _enable_sqlite_concurrency(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -17,11 +17,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dunflow.calendar import FlowClock, notice_term_ends
+    from dunflow.calendar import FlowClock, add_business_days, local_time, next_contact_moment, notice_term_ends
     from dunflow.case import (
         CaseInput,
         CaseState,
         ChannelEvent,
+        ContactDecision,
+        ContactRequest,
         DisputeOpened,
         DisputeResolved,
         HistoryEntry,
@@ -115,6 +117,7 @@ class CollectionWorkflow:
         self._recorded = 0
         self._notice: Notice | None = None  # the 14-day notice, once sent
         self._costs = 0  # collection costs charged
+        self._deferred: str | None = None  # why and until when the current send waits (contact rules)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -139,19 +142,20 @@ class CollectionWorkflow:
             return await self._wait(step_id, step)
         if isinstance(step, EscalateStep):
             return await self._escalate(step_id, step)
+        if isinstance(step, ChargeCostsStep):
+            return await self._charge_costs(step_id, step)
         if isinstance(step, BranchStep):
-            following = self._branch(step_id, step)
-        elif isinstance(step, SendStep):
+            return await self._apply_inbox(self._branch(step_id, step))
+        gate = await self._contact_gate(step_id, step.channel)
+        if gate != STAY:
+            return gate  # a signal moved the case while the message waited for its moment
+        if isinstance(step, SendStep):
             result = await self._send(step_id, step.channel, step.template)
             if step.notice:
                 self._count_notice(step_id, step, result)
-            following = step.next
-        elif isinstance(step, ChargeCostsStep):
-            return await self._charge_costs(step_id, step)
         else:
             await self._offer_plan(step_id, step)
-            following = step.next
-        return await self._apply_inbox(following)
+        return await self._apply_inbox(step.next)
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -169,7 +173,7 @@ class CollectionWorkflow:
             return None
         self._last_send_step, self._events_since_send = step_id, set()
         request = SendRequest(
-            key=f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}",
+            key=self._message_key(step_id),
             case_id=self._case.case_id,
             step_id=step_id,
             channel=channel,
@@ -179,6 +183,7 @@ class CollectionWorkflow:
             amount_open_cents=self._amount_open,
             plans=plans or [],
             on=self._clock.today(workflow.now()),
+            at=workflow.now(),
         )
         try:
             result: SendResult = await workflow.execute_activity(
@@ -250,6 +255,58 @@ class CollectionWorkflow:
         self._publish()
         return await self._apply_inbox(step.next)
 
+    # --- contact rules -----------------------------------------------------------------------
+
+    async def _contact_gate(self, step_id: str, channel: str) -> str | None:
+        """STAY when the message may go out now; otherwise wait for the next allowed moment (a
+        deferral on the timeline) and return where a signal took the case meanwhile, if it did."""
+        rules = self._flow.contact_rules
+        if rules is None:
+            return STAY
+        while True:
+            moment, why = self._contact_hours_allow(channel, rules), "outside contact hours"
+            if moment <= workflow.now() and rules.max_per_week:
+                decision = await self._reserve_contact(step_id, channel, rules.max_per_week)
+                if not decision.allowed:
+                    moment, why = decision.retry_at, f"{rules.max_per_week} contacts this week already"
+            if moment <= workflow.now():
+                self._deferred = None
+                return STAY
+            following = await self._defer(step_id, channel, moment, why)
+            if following != STAY:
+                self._deferred = None
+                return following
+
+    def _contact_hours_allow(self, channel: str, rules) -> datetime:
+        hours = rules.hours.get(channel)
+        if hours is None or self._case.day_seconds is not None:  # compressed time has no clock hours
+            return workflow.now()
+        return next_contact_moment(workflow.now(), hours, self._case.debtor.time_zone)
+
+    async def _reserve_contact(self, step_id: str, channel: str, limit: int) -> ContactDecision:
+        now = workflow.now()
+        request = ContactRequest(
+            key=self._message_key(step_id), debtor_id=self._case.debtor.id, channel=channel,
+            at=now, since=now - self._clock.duration(days=7), limit=limit,
+        )
+        return await workflow.execute_activity(
+            "reserve_contact", request, result_type=ContactDecision,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY,
+        )
+
+    async def _defer(self, step_id: str, channel: str, moment: datetime, why: str) -> str | None:
+        deferral = f"{channel} until {local_time(moment, self._case.debtor.time_zone)}: {why}"
+        if deferral != self._deferred:
+            self._deferred = deferral
+            self._note("send_deferred", step_id, deferral)
+        self._next_action = NextAction(step=step_id, description=f"send {channel} (deferred: {why})", at=moment)
+        self._publish()
+        await self._block(moment - workflow.now())
+        return await self._apply_inbox(STAY) if self._inbox else STAY
+
+    def _message_key(self, step_id: str) -> str:
+        return f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}"
+
     def _missing_recipient(self, channel: str) -> str | None:
         debtor = self._case.debtor
         needed = {"email": debtor.email, "sms": debtor.phone, "call": debtor.phone, "letter": debtor.address}
@@ -288,6 +345,9 @@ class CollectionWorkflow:
 
     def _wait_deadline(self, step: WaitStep, started: datetime, paused_before: timedelta) -> datetime:
         """Dates move by all the time the case stood still; durations by the pauses during the wait."""
+        if step.business_days is not None:
+            last = add_business_days(self._clock.today(started), step.business_days)
+            return self._clock.at_date(last) + (self._paused_for - paused_before)
         if step.until is not None and step.until.date == "notice_term_end":
             return self._clock.at_date(self._notice.term_ends + timedelta(days=step.until.offset_days))
         if step.until is not None:
@@ -535,6 +595,7 @@ class CollectionWorkflow:
             interest_on=self._clock.today(workflow.now()),
             costs_cents=self._costs,
             notice_term_ends=self._notice.term_ends if self._notice else None,
+            deferred=self._deferred,
             dispute=self._dispute,
             promise=self._promise,
             escalation_reason=self._escalation,

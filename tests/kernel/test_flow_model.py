@@ -120,7 +120,7 @@ def test_opened_only_for_email_and_keys_only_for_calls():
 def test_wait_needs_exactly_one_kind_of_duration():
     data = standard()
     data["steps"]["wait_for_open"] = {"type": "wait", "days": 2, "until": {"date": "due_date"}, "next": "check_opened"}
-    assert "a wait needs either a duration" in problems_of(data)[0]
+    assert "a wait needs one of: a duration" in problems_of(data)[0]
 
 
 def test_start_must_exist_and_yaml_must_parse():
@@ -182,3 +182,30 @@ def test_a_way_for_businesses_only_needs_no_notice():
     parse_flow(data)
     data["steps"]["check_call_key"]["cases"][0]["when"]["is"] = "consumer"
     assert "a consumer can get here without a 14-day notice" in problems_of(data)[0]
+
+
+# --- contact rules ---------------------------------------------------------------------------
+
+
+def test_contact_hours_given_for_one_channel_keep_the_defaults_of_the_others():
+    data = standard()
+    data["contact_rules"] = {"max_per_week": 3, "hours": {"sms": {"start": "09:00", "end": "20:00"}}}
+    flow = parse_flow(data)
+    hours = flow.contact_rules.hours
+    assert (str(hours["sms"].start), str(hours["sms"].end)) == ("09:00:00", "20:00:00")
+    assert (str(hours["call"].start), str(hours["call"].end)) == ("08:00:00", "21:00:00")
+    assert hours["letter"].business_days_only and "email" not in hours
+    assert load_flow_yaml(dump_flow_yaml(flow)) == flow
+
+
+def test_contact_hours_that_end_before_they_start_are_refused():
+    data = standard()
+    data["contact_rules"] = {"hours": {"call": {"start": "21:00", "end": "08:00"}}}
+    assert problems_of(data) == ["contact_rules.hours.call: Value error, `start` must be before `end`"]
+
+
+def test_a_wait_has_one_kind():
+    data = standard()
+    data["steps"]["wait_for_open"]["business_days"] = 2
+    assert problems_of(data) == [
+        "steps.wait_for_open.wait: Value error, a wait needs one of: a duration (days/hours), `business_days` or `until`"]

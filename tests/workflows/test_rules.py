@@ -3,13 +3,16 @@ contact hours. Real workflows and activities on the time-skipping test server.""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
+from sqlmodel import Session
 
-from dunflow.calendar import AMSTERDAM, is_business_day
+from dunflow.calendar import AMSTERDAM, is_business_day, is_holiday
+from dunflow.contacts import set_opt_out
 from dunflow.flow import FlowDefinition, FlowInvalid, parse_flow
 from dunflow.interest import rate_on
+from dunflow.store import Debtor
 from tests.workflows.harness import flow_harness
 
 
@@ -121,3 +124,104 @@ async def test_a_consumer_without_a_notice_is_escalated_but_a_business_is_charge
     assert "no 14-day notice was sent to this consumer" in state.escalation_reason
     result = await business.result()
     assert (result.costs_cents, result.amount_open_cents) == (4_000, 14_000)
+
+
+# --- contact hours, the weekly maximum, opt-outs ---------------------------------------------
+
+
+def contact_flow(first: dict, then: dict, rules: dict | None = None) -> dict:
+    """A wait or a message first, then one message, under contact rules."""
+    return {"name": "contact_rules_test", "start": "first", "signals": SIGNALS,
+            "contact_rules": rules if rules is not None else {}, "steps": {
+                "first": first | {"next": "then"},
+                "then": then | {"next": "done"},
+                "done": {"type": "end", "outcome": "closed"},
+            }}
+
+
+async def start_on(flows, data: dict, day_wanted, **case):
+    """Start a case just after midnight (Amsterdam) of the first day from tomorrow that `day_wanted` accepts."""
+    today = await flows.today()
+    day = today + timedelta(days=1)
+    while not day_wanted(day):
+        day += timedelta(days=1)
+    await flows.advance(days=(day - today).days - 1)
+    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), **case)
+    assert await flows.today() == day
+    return handle, day
+
+
+def at_local(day, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=AMSTERDAM)
+
+
+def sent(messages) -> list[tuple[str, datetime]]:
+    """(channel, minute sent): timers fire a few milliseconds after their moment."""
+    return [(m.channel, m.at.replace(second=0, microsecond=0)) for m in messages]
+
+
+SMS = {"type": "send", "channel": "sms", "template": "reminder_sms"}
+
+
+async def test_an_sms_due_late_on_saturday_goes_out_monday_at_eight(flows):
+    def plain_weekend(day):
+        return day.weekday() == 5 and not is_holiday(day) and is_business_day(day + timedelta(days=2))
+    case, saturday = await start_on(flows, contact_flow({"type": "wait", "hours": 22}, SMS), plain_weekend)
+    await flows.advance(days=1, hours=12)  # Sunday noon
+    state = await flows.state(case)
+    monday = saturday + timedelta(days=2)
+    assert flows.messages(case) == []
+    assert state.deferred == f"sms until {monday.isoformat()} 08:00 Europe/Amsterdam: outside contact hours"
+    assert (state.next_action.at, state.next_action.description) == (
+        at_local(monday, 8), "send sms (deferred: outside contact hours)")
+    assert [e.kind for e in state.history if e.step == "then"] == ["send_deferred"]
+    result = await case.result()
+    assert sent(result.messages) == [("sms", at_local(monday, 8))]
+    assert result.deferred is None
+
+
+async def test_after_a_holiday_monday_the_sms_waits_for_tuesday(flows):
+    def before_a_holiday_monday(day):
+        return day.weekday() == 5 and is_holiday(day + timedelta(days=2)) and is_business_day(day + timedelta(days=3))
+    case, saturday = await start_on(flows, contact_flow({"type": "wait", "hours": 22}, SMS), before_a_holiday_monday)
+    result = await case.result()
+    assert sent(result.messages) == [("sms", at_local(saturday + timedelta(days=3), 8))]
+
+
+async def test_a_business_day_wait_skips_the_weekend(flows):
+    email = {"type": "send", "channel": "email", "template": "reminder_1"}
+    case, friday = await start_on(flows, contact_flow({"type": "wait", "business_days": 1}, email),
+                                  lambda day: day.weekday() == 4 and is_business_day(day + timedelta(days=3)))
+    result = await case.result()
+    assert sent(result.messages) == [("email", at_local(friday + timedelta(days=3), 9))]
+
+
+async def test_the_weekly_maximum_holds_across_two_cases_of_one_debtor(flows):
+    email = {"type": "send", "channel": "email", "template": "reminder_1"}
+    data = contact_flow(email, {"type": "wait", "days": 2}, rules={"max_per_week": 3})
+    data["steps"]["then"]["next"] = "again"
+    data["steps"]["again"] = email | {"next": "done"}
+    first = await flows.start_case(definition=FlowDefinition.model_validate(data))  # day 0: emails on 0 and 2
+    second = await flows.start_case(definition=FlowDefinition.model_validate(data))  # day 1: emails on 1 and 3
+    await flows.advance(days=3, hours=1)
+    assert len(flows.messages(first)) + len(flows.messages(second)) == 3
+    state = await flows.state(second)
+    day_0 = (await flows.today()) - timedelta(days=4)
+    assert state.deferred.startswith(f"email until {(day_0 + timedelta(days=7)).isoformat()} 00:00")
+    assert state.deferred.endswith(": 3 contacts this week already")
+
+    await flows.advance(days=4)  # a week after the first email
+    assert [m.step_id for m in flows.messages(second)] == ["first", "again"]
+    assert (await second.result()).status == "closed"
+
+
+async def test_an_opted_out_channel_is_not_used_and_the_reason_is_on_the_timeline(flows, engine):
+    with Session(engine) as session:
+        session.add(Debtor(id="D-9", name="Els"))
+        session.commit()
+        set_opt_out(session, "D-9", "email", True, reason="asked by phone")
+    email = {"type": "send", "channel": "email", "template": "reminder_1"}
+    case = await flows.start_case(definition=FlowDefinition.model_validate(contact_flow(email, SMS)), id="D-9")
+    result = await case.result()
+    assert [m.channel for m in result.messages] == ["sms"]
+    assert any(e.kind == "send_failed" and "opted out of email" in e.detail for e in result.history)
