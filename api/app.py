@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
 from api.routes import bulk, cases, messages, outbox, statements, subscribers, webhooks
+from api.routes import debtors
 from dunflow.flows import publish_shipped_flows
 from dunflow.settings import Settings, get_settings
 from dunflow.store import create_schema, make_engine
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(statements.router)
     app.include_router(subscribers.router)
     app.include_router(webhooks.router)
+    app.include_router(debtors.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
