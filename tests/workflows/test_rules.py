@@ -65,17 +65,18 @@ def notice_then_costs(wait: dict) -> dict:
     }}
 
 
+def any_day(day) -> bool:
+    return True
+
+
+def plain_friday(day) -> bool:
+    """A Friday (no holiday) followed by a plain business week: a letter posted then is received Monday."""
+    return day.weekday() == 4 and all(is_business_day(day + timedelta(days=n)) for n in (0, 3, 17))
+
+
 async def start_on_a_friday(flows, data: dict, **case):
-    """Start a case (unvalidated flow) just after midnight of the next Friday that is no holiday and
-    is followed by a plain business week: the letter's receipt is then the Monday."""
-    today = await flows.today()
-    friday = today + timedelta(days=1)
-    while friday.weekday() != 4 or not all(is_business_day(friday + timedelta(days=n)) for n in (0, 3, 17)):
-        friday += timedelta(days=1)
-    await flows.advance(days=(friday - today).days - 1)
-    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), **case)
-    assert await flows.today() == friday
-    return handle, friday
+    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), start_on=plain_friday, **case)
+    return handle, await flows.today()
 
 
 async def test_costs_too_early_are_refused_at_publish_and_escalated_at_run_time(flows):
@@ -115,8 +116,10 @@ async def test_costs_are_charged_the_day_after_the_term_with_their_breakdown(flo
 async def test_a_consumer_without_a_notice_is_escalated_but_a_business_is_charged(flows):
     data = notice_then_costs({"until": {"date": "notice_term_end", "offset_days": 1}})
     data["steps"]["letter"]["notice"] = None  # an ordinary letter
-    consumer = await flows.start_case(definition=FlowDefinition.model_validate(data), amount_cents=10_000)
+    consumer = await flows.start_case(definition=FlowDefinition.model_validate(data), amount_cents=10_000,
+                                      start_on=any_day)
     business = await flows.start_case(definition=FlowDefinition.model_validate(data), amount_cents=10_000,
+                                      start_on=any_day,
                                       id="D-2", type="business")
     await flows.advance(hours=22)
     state = await flows.state(consumer)
@@ -140,15 +143,8 @@ def contact_flow(first: dict, then: dict, rules: dict | None = None) -> dict:
 
 
 async def start_on(flows, data: dict, day_wanted, **case):
-    """Start a case just after midnight (Amsterdam) of the first day from tomorrow that `day_wanted` accepts."""
-    today = await flows.today()
-    day = today + timedelta(days=1)
-    while not day_wanted(day):
-        day += timedelta(days=1)
-    await flows.advance(days=(day - today).days - 1)
-    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), **case)
-    assert await flows.today() == day
-    return handle, day
+    handle = await flows.start_case(definition=FlowDefinition.model_validate(data), start_on=day_wanted, **case)
+    return handle, await flows.today()
 
 
 def at_local(day, hour: int) -> datetime:
@@ -201,8 +197,8 @@ async def test_the_weekly_maximum_holds_across_two_cases_of_one_debtor(flows):
     data = contact_flow(email, {"type": "wait", "days": 2}, rules={"max_per_week": 3})
     data["steps"]["then"]["next"] = "again"
     data["steps"]["again"] = email | {"next": "done"}
-    first = await flows.start_case(definition=FlowDefinition.model_validate(data))  # day 0: emails on 0 and 2
-    second = await flows.start_case(definition=FlowDefinition.model_validate(data))  # day 1: emails on 1 and 3
+    first = await flows.start_case(definition=FlowDefinition.model_validate(data), start_on=any_day)  # emails on 0, 2
+    second = await flows.start_case(definition=FlowDefinition.model_validate(data), start_on=any_day)  # on 1, 3
     await flows.advance(days=3, hours=1)
     assert len(flows.messages(first)) + len(flows.messages(second)) == 3
     state = await flows.state(second)
