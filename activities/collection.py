@@ -16,18 +16,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError
-from dunflow.case import ContactDecision, ContactRequest, ProgressReport, SendRequest, SendResult
+from dunflow.case import FINAL_STATUSES, ContactDecision, ContactRequest, ProgressReport, SendRequest, SendResult
 from dunflow.contacts import opted_out, record_contact, reserve_contact
 from dunflow.interest import interest_so_far, rate_label
 from dunflow.money import CollectionCosts, collection_costs, format_amount
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.settings import Settings
-from dunflow.store import Case, CaseEvent, Message, utcnow
+from dunflow.store import Case, CaseEvent, CombinedSend, Invoice, Message, utcnow
 from dunflow.templates import RenderedMessage, TemplateCatalog
 
 # A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
 # know whether the debtor got it, and sending twice is worse than asking a person to check.
-DELIVERED_STATUSES = ("sent", "unconfirmed", "delivered", "opened", "clicked", "answered")
+DELIVERED_STATUSES = ("sent", "unconfirmed", "delivered", "opened", "clicked", "answered", "combined")
 
 
 @dataclass
@@ -47,7 +47,11 @@ class CollectionActivities:
             if opted_out(session, request.debtor.id, request.channel):
                 raise ApplicationError(f"the debtor opted out of {request.channel}", type="PermanentSendError",
                                        non_retryable=True)
-            record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
+            combined_into = self._combined_into(session, request) if request.combine else None
+            if combined_into is None:
+                record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
+        if combined_into is not None:
+            return _result(self._record_combined(request, combined_into), False)
         message = self._claim(request, provider)
         notice = self.templates.is_notice(request.channel, request.template, request.debtor.language)
         if message.status in DELIVERED_STATUSES:
@@ -96,6 +100,43 @@ class CollectionActivities:
             session.refresh(message)
             return message
 
+    def _combined_into(self, session: Session, request: SendRequest) -> str | None:
+        """The other case that sends this debtor's message for today, if one does; else this case takes it."""
+        key = f"{request.debtor.id}:{request.channel}:{request.template}:{request.on}"
+        row = session.exec(select(CombinedSend).where(CombinedSend.key == key)).first()
+        if row is None:
+            session.add(CombinedSend(key=key, case_id=request.case_id))
+            try:
+                session.commit()
+                return None
+            except IntegrityError:  # another case of the debtor took it at the same moment
+                session.rollback()
+                row = session.exec(select(CombinedSend).where(CombinedSend.key == key)).one()
+        return None if row.case_id == request.case_id else row.case_id
+
+    def _record_combined(self, request: SendRequest, other_case_id: str) -> Message:
+        with Session(self.engine) as session:
+            message = session.exec(select(Message).where(Message.key == request.key)).first() or Message(
+                key=request.key, case_id=request.case_id, step_id=request.step_id, channel=request.channel,
+                template=request.template, language=request.debtor.language, recipient=_recipient(request),
+                body=f"combined into the {request.template} of case {other_case_id}", provider="combined",
+                status="combined", sent_at=utcnow())
+            session.add(message)
+            session.commit()
+            session.refresh(message)
+            return message
+
+    def _other_open_invoices(self, request: SendRequest, money) -> list[dict]:
+        if not request.combine:
+            return []
+        with Session(self.engine) as session:
+            cases = session.exec(select(Case).where(Case.debtor_id == request.debtor.id, Case.id != request.case_id,
+                                                    Case.status.not_in(FINAL_STATUSES)).order_by(Case.invoice_number))
+            return [{"number": case.invoice_number, "amount_open": money(case.amount_open_cents),
+                     "due_date": self.templates.long_date(session.get(Invoice, case.invoice_number).due_on,
+                                                          request.debtor.language)}
+                    for case in cases]
+
     @activity.defn(name="reserve_contact")
     def reserve_contact(self, request: ContactRequest) -> ContactDecision:
         with Session(self.engine) as session:
@@ -138,6 +179,7 @@ class CollectionActivities:
             "reference": invoice.number,
             "pay_link": pay_link,
             "collection_costs": money(self.costs(request.debtor.type, principal).total_cents),
+            "other_invoices": self._other_open_invoices(request, money),
             "interest": money(interest.cents),
             "interest_cents": interest.cents,
             "interest_rate": rate_label(interest.kind, on),

@@ -156,11 +156,12 @@ class SendRequest(BaseModel):
     plans: list[PlanProposal] = Field(default_factory=list)
     on: date | None = None  # the flow date of sending: interest and terms are stated as of this day
     at: datetime | None = None  # the flow time of sending: counts toward the weekly maximum of contacts
+    combine: bool = False  # the first case of the debtor to send this today sends for all their open cases
 
 
 class SendResult(BaseModel):
     message_id: int
-    status: str  # sent | unconfirmed | failed
+    status: str  # sent | unconfirmed | failed | combined (into another case's message)
     provider: str
     detail: str = ""
     notice_template: bool = False  # the template is marked as the 14-day notice

@@ -36,6 +36,7 @@ class SendStep(_Strict):
     channel: Channel
     template: str
     notice: Literal["fourteen_day"] | None = None
+    combine: bool = False  # one message per debtor, channel, template and day over all their open cases
     next: str
 
 

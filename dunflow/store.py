@@ -214,6 +214,15 @@ class Contact(SQLModel, table=True):
     at: datetime = _timestamp()
 
 
+class CombinedSend(SQLModel, table=True):
+    """The case whose message went out for all open cases of a debtor: debtor, channel, template, day."""
+
+    __tablename__ = "combined_send"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    case_id: str = Field(max_length=32)
+
+
 class ContactOptOut(SQLModel, table=True):
     """The debtor does not want to be reached on this channel (SMS STOP, or an operator's note)."""
 

@@ -184,6 +184,7 @@ class CollectionWorkflow:
             plans=plans or [],
             on=self._clock.today(workflow.now()),
             at=workflow.now(),
+            combine=getattr(self._flow.steps[step_id], "combine", False),
         )
         try:
             result: SendResult = await workflow.execute_activity(

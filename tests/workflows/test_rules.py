@@ -221,3 +221,44 @@ async def test_an_opted_out_channel_is_not_used_and_the_reason_is_on_the_timelin
     result = await case.result()
     assert [m.channel for m in result.messages] == ["sms"]
     assert any(e.kind == "send_failed" and "opted out of email" in e.detail for e in result.history)
+
+
+# --- several invoices, one debtor ------------------------------------------------------------
+
+
+def reminder_after_due(combine: bool) -> dict:
+    return {"name": "combined_test", "start": "wait_due", "signals": SIGNALS, "steps": {
+        "wait_due": {"type": "wait", "until": {"date": "due_date", "offset_days": 1}, "next": "reminder"},
+        "reminder": {"type": "send", "channel": "email", "template": "reminder_1", "combine": combine,
+                     "next": "done"},
+        "done": {"type": "end", "outcome": "closed"},
+    }}
+
+
+async def test_two_invoices_due_together_get_one_combined_reminder(flows):
+    flow = FlowDefinition.model_validate(reminder_after_due(combine=True))
+    first = await flows.start_case(definition=flow, start_on=any_day, number="F-A", due_in_days=14)
+    second = await flows.start_case(definition=flow, start_on=any_day, number="F-B", due_in_days=13)  # a day later
+    other = await flows.start_case(definition=flow, start_on=any_day, number="F-C", due_in_days=12, id="D-7")
+    results = [await first.result(), await second.result()]
+    assert [m.status for m in (await other.result()).messages] == ["sent"]  # another debtor, the same day
+
+    statuses = sorted(result.messages[0].status for result in results)
+    assert statuses == ["combined", "sent"]
+    [sent] = [m for m in flows.messages(first) + flows.messages(second) if m.status == "sent"]
+    [combined] = [m for m in flows.messages(first) + flows.messages(second) if m.status == "combined"]
+    other_number = "F-B" if sent.case_id == first.id.removeprefix("case-") else "F-A"
+    assert "Ook deze facturen staan nog open" in sent.body
+    assert f"- factuur {other_number}: € 245,00, vervallen op" in sent.body
+    assert "F-C" not in sent.body  # another debtor's invoice
+    assert combined.body == f"combined into the reminder_1 of case {sent.case_id}"
+    assert any(e.kind == "email_combined" for result in results for e in result.history)
+
+
+async def test_without_combine_each_invoice_gets_its_own_reminder(flows):
+    flow = FlowDefinition.model_validate(reminder_after_due(combine=False))
+    first = await flows.start_case(definition=flow, start_on=any_day, number="F-D", due_in_days=14)
+    second = await flows.start_case(definition=flow, start_on=any_day, number="F-E", due_in_days=13)
+    results = [await first.result(), await second.result()]
+    assert [result.messages[0].status for result in results] == ["sent", "sent"]
+    assert all("Ook deze facturen" not in m.body for m in flows.messages(first) + flows.messages(second))
