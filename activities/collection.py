@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -17,20 +18,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError, RateLimiter, rate_limits
-from dunflow.case import ProgressReport, SendRequest, SendResult
+from dunflow.case import FINAL_STATUSES, ContactDecision, ContactRequest, ProgressReport, SendRequest, SendResult
+from dunflow.contacts import opted_out, record_contact, reserve_contact
+from dunflow.interest import interest_so_far, rate_label
 from dunflow.metrics import MESSAGES_SENT, PROVIDER_SECONDS
-from dunflow.money import format_amount, statutory_collection_costs
+from dunflow.money import CollectionCosts, collection_costs, format_amount
 from dunflow.outbound import case_facts, emit, history_event
 from dunflow.portal import make_token, portal_secret
 from dunflow.settings import Settings
-from dunflow.store import Case, CaseEvent, Debtor, Message, utcnow, workflow_id_for
+from dunflow.store import Case, CaseEvent, CombinedSend, Invoice, Message, utcnow, workflow_id_for
 from dunflow.templates import RenderedMessage, TemplateCatalog
 
 log = logging.getLogger("dunflow.activities")
 
 # A row left in `sending` means an earlier attempt died while talking to the provider: we cannot
 # know whether the debtor got it, and sending twice is worse than asking a person to check.
-DELIVERED_STATUSES = ("sent", "unconfirmed", "delivered", "opened", "clicked", "answered")
+DELIVERED_STATUSES = ("sent", "unconfirmed", "delivered", "opened", "clicked", "answered", "combined")
 
 
 @dataclass
@@ -45,18 +48,25 @@ class CollectionActivities:
         self.limiters = self.limiters or rate_limits(self.settings)
 
     def all(self) -> list:
-        return [self.send_message, self.record_progress]
+        return [self.send_message, self.record_progress, self.reserve_contact]
 
     @activity.defn(name="send_message")
     def send_message(self, request: SendRequest) -> SendResult:
         provider = self.providers[request.channel]
-        if request.channel == "sms" and self._opted_out_of_sms(request.debtor.id):
-            MESSAGES_SENT.labels(request.channel, provider.name, "opted_out").inc()
-            raise ApplicationError("the debtor opted out of SMS (answered STOP)", type="PermanentSendError",
-                                   non_retryable=True)
+        with Session(self.engine) as session:
+            if opted_out(session, request.debtor.id, request.channel):
+                MESSAGES_SENT.labels(request.channel, provider.name, "opted_out").inc()
+                raise ApplicationError(f"the debtor opted out of {request.channel}", type="PermanentSendError",
+                                       non_retryable=True)
+            combined_into = self._combined_into(session, request) if request.combine else None
+            if combined_into is None:
+                record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
+        if combined_into is not None:
+            return _result(self._record_combined(request, combined_into), False)
         message = self._claim(request, provider)
+        notice = self.templates.is_notice(request.channel, request.template, request.debtor.language)
         if message.status in DELIVERED_STATUSES:
-            return _result(message)
+            return _result(message, notice)
         try:
             provider_id = self._send(provider, _outgoing(message, request))
         except PermanentSendError as error:
@@ -66,7 +76,7 @@ class CollectionActivities:
             self._mark(message.id, status="failed", error=f"{type(error).__name__}: {error}")
             raise
         message = self._mark(message.id, status="sent", provider_message_id=provider_id, sent_at=utcnow())
-        return _result(message)
+        return _result(message, notice)
 
     def _claim(self, request: SendRequest, provider: ChannelProvider) -> Message:
         """The message row for this key: the existing one, or a new one rendered now."""
@@ -118,10 +128,49 @@ class CollectionActivities:
             log.info("%s message %s via %s: %s", outgoing.channel, outgoing.message_id, provider.name, outcome,
                      extra={"case_id": outgoing.case_id, "workflow_id": workflow_id_for(outgoing.case_id)})
 
-    def _opted_out_of_sms(self, debtor_id: str) -> bool:
+    def _combined_into(self, session: Session, request: SendRequest) -> str | None:
+        """The other case that sends this debtor's message for today, if one does; else this case takes it."""
+        key = f"{request.debtor.id}:{request.channel}:{request.template}:{request.on}"
+        row = session.exec(select(CombinedSend).where(CombinedSend.key == key)).first()
+        if row is None:
+            session.add(CombinedSend(key=key, case_id=request.case_id))
+            try:
+                session.commit()
+                return None
+            except IntegrityError:  # another case of the debtor took it at the same moment
+                session.rollback()
+                row = session.exec(select(CombinedSend).where(CombinedSend.key == key)).one()
+        return None if row.case_id == request.case_id else row.case_id
+
+    def _record_combined(self, request: SendRequest, other_case_id: str) -> Message:
         with Session(self.engine) as session:
-            debtor = session.get(Debtor, debtor_id)
-            return bool(debtor and debtor.sms_opt_out)
+            message = session.exec(select(Message).where(Message.key == request.key)).first() or Message(
+                key=request.key, case_id=request.case_id, step_id=request.step_id, channel=request.channel,
+                template=request.template, language=request.debtor.language, recipient=_recipient(request),
+                body=f"combined into the {request.template} of case {other_case_id}", provider="combined",
+                status="combined", sent_at=utcnow())
+            session.add(message)
+            session.commit()
+            session.refresh(message)
+            return message
+
+    def _other_open_invoices(self, request: SendRequest, money) -> list[dict]:
+        if not request.combine:
+            return []
+        with Session(self.engine) as session:
+            cases = session.exec(select(Case).where(Case.debtor_id == request.debtor.id, Case.id != request.case_id,
+                                                    Case.status.not_in(FINAL_STATUSES)).order_by(Case.invoice_number))
+            return [{"number": case.invoice_number, "amount_open": money(case.amount_open_cents),
+                     "due_date": self.templates.long_date(session.get(Invoice, case.invoice_number).due_on,
+                                                          request.debtor.language)}
+                    for case in cases]
+
+    @activity.defn(name="reserve_contact")
+    def reserve_contact(self, request: ContactRequest) -> ContactDecision:
+        with Session(self.engine) as session:
+            retry_at = reserve_contact(session, request.key, request.debtor_id, request.channel,
+                                       request.at, request.since, request.limit)
+        return ContactDecision(allowed=retry_at is None, retry_at=retry_at)
 
     def _mark(self, message_id: int, **changes) -> Message:
         with Session(self.engine) as session:
@@ -144,6 +193,9 @@ class CollectionActivities:
 
     def context(self, request: SendRequest) -> dict:
         language, invoice = request.debtor.language, request.invoice
+        on = request.on or date.today()
+        principal = max(0, min(request.amount_open_cents, invoice.amount_cents))
+        interest = interest_so_far(principal, invoice.due_on, on, request.debtor.type)
         money = lambda cents: format_amount(cents, invoice.currency, language)  # noqa: E731
         settings = self.settings
         pay_link = settings.pay_url_template.format(
@@ -160,13 +212,22 @@ class CollectionActivities:
                          "email": settings.creditor_email, "phone": settings.creditor_phone},
             "reference": invoice.number,
             "pay_link": pay_link,
-            "collection_costs": money(statutory_collection_costs(request.amount_open_cents)),
+            "collection_costs": money(self.costs(request.debtor.type, principal).total_cents),
+            "other_invoices": self._other_open_invoices(request, money),
+            "interest": money(interest.cents),
+            "interest_cents": interest.cents,
+            "interest_rate": rate_label(interest.kind, on),
             "plans": [
                 {"terms": plan.terms, "schedule": [money(cents) for cents in plan.term_amounts_cents],
                  "first_term": money(plan.term_amounts_cents[0])}
                 for plan in request.plans
             ],
         }
+
+    def costs(self, debtor_type: str, principal_cents: int) -> CollectionCosts:
+        settings = self.settings
+        return collection_costs(principal_cents, debtor_type, vat=not settings.creditor_reclaims_vat,
+                                agreed_per_mille=settings.business_costs_per_mille)
 
     @activity.defn(name="record_progress")
     def record_progress(self, report: ProgressReport) -> None:
@@ -206,5 +267,6 @@ def _outgoing(message: Message, request: SendRequest) -> OutgoingMessage:
     )
 
 
-def _result(message: Message) -> SendResult:
-    return SendResult(message_id=message.id, status=message.status, provider=message.provider, detail=message.error or "")
+def _result(message: Message, notice_template: bool) -> SendResult:
+    return SendResult(message_id=message.id, status=message.status, provider=message.provider,
+                      detail=message.error or "", notice_template=notice_template)

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import bulk, cases, codec, flows, health, messages, outbox, statements, subscribers, webhooks
+from api.routes import bulk, cases, codec, debtors, flows, health, messages, outbox, statements, subscribers, webhooks
 from api.routes.designer import mount_designer
 from api.routes.portal import install_portal
 from api.simulation import Simulator
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(statements.router)
     app.include_router(subscribers.router)
     app.include_router(webhooks.router)
+    app.include_router(debtors.router)
     install_portal(app)
     app.include_router(flows.router)
     mount_designer(app)

@@ -101,6 +101,8 @@ def case_input(session: Session, case: Case, settings: Settings) -> CaseInput:
         debtor=DebtorInfo.model_validate(session.get(Debtor, case.debtor_id), from_attributes=True),
         invoice=InvoiceInfo.model_validate(session.get(Invoice, case.invoice_number), from_attributes=True),
         day_seconds=settings.day_seconds,
+        costs_vat=not settings.creditor_reclaims_vat,
+        business_costs_per_mille=settings.business_costs_per_mille,
     )
 
 

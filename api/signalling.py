@@ -59,16 +59,6 @@ async def open_state_unless_away(client: Client, case: Case) -> CaseState | None
         raise
 
 
-async def check_open_unless_away(client: Client, case: Case) -> None:
-    """A 409 when the case's workflow has closed. Asks the server only, not the worker (as a
-    query would), so it stays quick while the worker is busy."""
-    try:
-        await open_handle(client, case)
-    except Exception as error:
-        if not temporal_unreachable(error):
-            raise
-
-
 async def queue_and_send(session: Session, client: Client, case_id: str, signal: str, payload,
                          key: str | None = None) -> dict:
     """Store the signal (under `key`, unique; a fresh one by default), then send it."""
@@ -121,7 +111,7 @@ async def record_payment(session: Session, client: Client, case: Case, payment: 
         pending = session.exec(select(PendingSignal).where(PendingSignal.key == key)).one()
         return "duplicate" if pending.delivered_at is not None else await send_now(session, client, pending)
     release(session)
-    await check_open_unless_away(client, case)
+    await open_state_unless_away(client, case)  # a query: a flow that has just ended refuses it too
     pending = queue_signal(session, case.id, "payment_received", PaymentReceived(**payment.model_dump()), key)
     session.add(Payment(case_id=case.id, **payment.model_dump()))
     session.commit()

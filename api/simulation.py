@@ -12,6 +12,7 @@ import asyncio
 import time as clock
 import uuid
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -27,6 +28,8 @@ from dunflow.case import (
     FINAL_STATUSES,
     CaseInput,
     CaseState,
+    ContactDecision,
+    ContactRequest,
     ChannelEvent,
     DebtorInfo,
     DisputeOpened,
@@ -47,6 +50,11 @@ from workflows.collection import CollectionWorkflow
 
 Action = Literal["opened", "key_1", "pay", "dispute", "dispute_rejected", "promise"]
 HORIZON_DAYS = 120
+START_TIME = time(9, 0)
+
+
+def is_monday(day: date) -> bool:
+    return day.weekday() == 0
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ class SimulatedChannels:
         self.sent = 0
 
     def all(self) -> list:
-        return [self.send_message, self.record_progress]
+        return [self.send_message, self.record_progress, self.reserve_contact]
 
     @activity.defn(name="send_message")
     async def send_message(self, request: SendRequest) -> SendResult:
@@ -110,7 +118,13 @@ class SimulatedChannels:
         except LookupError as error:
             summary = str(error)
         self.sent += 1
-        return SendResult(message_id=self.sent, status="sent", provider="simulation", detail=summary)
+        notice = self.renderer.templates.is_notice(request.channel, request.template, request.debtor.language)
+        return SendResult(message_id=self.sent, status="sent", provider="simulation", detail=summary,
+                          notice_template=notice)
+
+    @activity.defn(name="reserve_contact")
+    async def reserve_contact(self, request: ContactRequest) -> ContactDecision:
+        return ContactDecision(allowed=True)  # one simulated debtor, no other cases to count
 
     @activity.defn(name="record_progress")
     async def record_progress(self, report: ProgressReport) -> None:
@@ -137,7 +151,10 @@ class Simulator:
             self._env = None
 
     async def run(self, flow: FlowDefinition, scenario: str, *, debtor_type: str = "consumer",
-                  amount_cents: int = 24_500, due_in_days: int = 14, language: str = "nl") -> dict:
+                  amount_cents: int = 24_500, due_in_days: int = 14, language: str = "nl",
+                  starts_on: Callable[[date], bool] = is_monday) -> dict:
+        """The timeline of a case that starts at 09:00 on the next day `starts_on` accepts (by
+        default the next Monday): a working morning, as a case from the ERP would."""
         async with self._lock:
             started = clock.perf_counter()
             env = await self._environment()
@@ -145,7 +162,7 @@ class Simulator:
             queue = f"simulation-{uuid.uuid4().hex}"
             async with Worker(env.client, task_queue=queue, workflows=[CollectionWorkflow], activities=channels.all()):
                 run = _Run(env, SCENARIOS[scenario])
-                case = await run.start(flow, queue, debtor_type, amount_cents, due_in_days, language)
+                case = await run.start(flow, queue, debtor_type, amount_cents, due_in_days, language, starts_on)
                 state = await run.drive()
                 if state.status not in FINAL_STATUSES:
                     await run.handle.terminate("simulation finished")
@@ -164,11 +181,12 @@ class _Run:
     actions: list[dict] = field(default_factory=list)
 
     async def start(self, flow: FlowDefinition, queue: str, debtor_type: str, amount_cents: int,
-                    due_in_days: int, language: str) -> CaseInput:
+                    due_in_days: int, language: str, starts_on: Callable[[date], bool]) -> CaseInput:
         now = (await self.env.get_current_time()).astimezone(AMSTERDAM)
-        midnight = datetime.combine(now.date() + timedelta(days=1), time(0, 0, 1), tzinfo=AMSTERDAM)
-        await self.env.sleep(midnight - now)  # start on a fresh day so days count cleanly
-        today = midnight.date()
+        today = now.date() + timedelta(days=1)
+        while not starts_on(today):
+            today += timedelta(days=1)
+        await self.env.sleep(datetime.combine(today, START_TIME, tzinfo=AMSTERDAM) - now)
         case_id = f"sim-{uuid.uuid4().hex[:12]}"
         self.invoice = InvoiceInfo(number="SIM-1", amount_cents=amount_cents, currency="EUR", issued_on=today,
                                    due_on=today + timedelta(days=due_in_days))

@@ -101,7 +101,7 @@ def _fill(element: ET.Element, data: dict) -> None:
 
 
 def _step_fields(step: Step) -> dict:
-    data = step.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = step.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
     for name in ("next", "if_passed", "cases", "otherwise"):
         data.pop(name, None)
     return data
@@ -218,6 +218,9 @@ def flow_to_bpmn(flow: FlowDefinition) -> str:
     signals = ET.SubElement(_extension(process), q(DUNFLOW, "signals"))
     for signal, route in flow.signals:
         _fill(ET.SubElement(signals, q(DUNFLOW, "route"), signal=signal), route.model_dump(exclude_none=True))
+    if flow.contact_rules is not None:
+        _fill(ET.SubElement(_extension(process), q(DUNFLOW, "contact_rules")),
+              flow.contact_rules.model_dump(mode="json", exclude_none=True))
     writer = _Writer(flow)
     defaults = writer.collect_edges()
     start = ET.SubElement(process, q(BPMN, "startEvent"), id=START_ID, name="start")
@@ -484,6 +487,9 @@ def bpmn_to_data(text: str | bytes) -> dict:
     leaving = reader.outgoing()
     data = {"name": process.get("id", ""), "title": process.get("name", ""),
             "description": process.findtext(q(BPMN, "documentation"), ""), "steps": {}, "signals": _signals(process)}
+    contact_rules = _dunflow_child(process, "contact_rules")
+    if contact_rules is not None:
+        data["contact_rules"] = _read(contact_rules, None)
     for start in reader.starts:
         out = leaving.get(start.get("id"), [])
         if len(out) != 1:

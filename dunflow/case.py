@@ -27,6 +27,7 @@ class DebtorInfo(BaseModel):
     address: str | None = None
     language: Language = "nl"
     type: DebtorType = "consumer"
+    time_zone: str = "Europe/Amsterdam"  # contact hours are in this zone
 
 
 class InvoiceInfo(BaseModel):
@@ -44,6 +45,8 @@ class CaseInput(BaseModel):
     debtor: DebtorInfo
     invoice: InvoiceInfo
     day_seconds: float | None = None  # pinned at start: one flow day lasts this many seconds
+    costs_vat: bool = False  # pinned at start: VAT on collection costs (the creditor cannot reclaim it)
+    business_costs_per_mille: int | None = None  # pinned at start: costs agreed with business debtors
 
 
 # --- signals ---------------------------------------------------------------------------------
@@ -128,6 +131,12 @@ class CaseState(BaseModel):
     amount_open_cents: int
     amount_paid_cents: int = 0
     currency: str
+    # statutory interest on the principal still open through `interest_on` (the case's last step), not charged
+    interest_cents: int = 0
+    interest_on: date | None = None
+    costs_cents: int = 0  # collection costs charged (in the amount open)
+    notice_term_ends: date | None = None  # last day of the 14-day notice's term, once it was sent
+    deferred: str | None = None  # the message waiting for its moment (contact rules), and why
     dispute: str | None = None
     promise: PromiseToPay | None = None
     escalation_reason: str | None = None
@@ -153,13 +162,31 @@ class SendRequest(BaseModel):
     invoice: InvoiceInfo
     amount_open_cents: int
     plans: list[PlanProposal] = Field(default_factory=list)
+    on: date | None = None  # the flow date of sending: interest and terms are stated as of this day
+    at: datetime | None = None  # the flow time of sending: counts toward the weekly maximum of contacts
+    combine: bool = False  # the first case of the debtor to send this today sends for all their open cases
 
 
 class SendResult(BaseModel):
     message_id: int
-    status: str  # sent | unconfirmed | failed
+    status: str  # sent | unconfirmed | failed | combined (into another case's message)
     provider: str
     detail: str = ""
+    notice_template: bool = False  # the template is marked as the 14-day notice
+
+
+class ContactRequest(BaseModel):
+    key: str  # the message's key
+    debtor_id: str
+    channel: str
+    at: datetime
+    since: datetime  # the start of the week that counts
+    limit: int
+
+
+class ContactDecision(BaseModel):
+    allowed: bool
+    retry_at: datetime | None = None  # when not allowed: the moment a contact frees up
 
 
 class ProgressReport(BaseModel):

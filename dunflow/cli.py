@@ -357,5 +357,46 @@ def _amount(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
 
 
+@app.command()
+def costs(
+    amount: str = typer.Argument(..., help="the principal in euros, e.g. 3000.00"),
+    business: bool = typer.Option(False, "--business", help="the debtor is a business, not a consumer"),
+    as_json: bool = typer.Option(False, "--json", help="print the breakdown as JSON"),
+) -> None:
+    """The statutory collection costs (WIK scale) for a principal, band by band."""
+    import json
+
+    from dunflow.money import collection_costs, parse_amount
+
+    try:
+        principal = parse_amount(amount)
+        if principal == 0:
+            raise ValueError("the principal is 0.00: give the amount still owed, e.g. 3000.00")
+    except ValueError as error:
+        typer.echo(f"dunflow costs: {error}", err=True)
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    result = collection_costs(principal, "business" if business else "consumer",
+                              vat=not settings.creditor_reclaims_vat, agreed_per_mille=settings.business_costs_per_mille)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    typer.echo(_costs_report(result))
+
+
+def _costs_report(result) -> str:
+    lines = [f"principal {_amount(result.principal_cents)} ({result.debtor_type})"]
+    for band in result.bands:
+        if band.base_cents:
+            limits = (f"{_amount(band.lower_cents)} - {_amount(band.upper_cents)}" if band.upper_cents is not None
+                      else f"above {_amount(band.lower_cents)}")
+            lines.append(f"  {band.per_mille / 10:>4g}% of {_amount(band.base_cents):>12} ({limits}) "
+                         f"= {_amount(band.cents):>9}")
+    if result.rule != "scale":
+        lines.append(f"  {result.rule} applies")
+    lines.append(f"costs {_amount(result.costs_cents)}, VAT {_amount(result.vat_cents)}, total {_amount(result.total_cents)}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -7,10 +7,11 @@ dispute or promise does wherever the case stands. `CollectionWorkflow` interpret
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Annotated, Callable, Iterator, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Channel = Literal["email", "sms", "call", "letter"]
 ChannelEventKind = Literal["delivered", "opened", "clicked", "bounced", "failed", "answered", "no_answer", "key_pressed"]
@@ -28,16 +29,22 @@ class _Strict(BaseModel):
 
 
 class SendStep(_Strict):
+    """Send a message. `notice: fourteen_day` marks the 14-day letter (its template must be marked
+    too); for consumers, collection costs may be charged only after its term has passed."""
+
     type: Literal["send"]
     channel: Channel
     template: str
+    notice: Literal["fourteen_day"] | None = None
+    combine: bool = False  # one message per debtor, channel, template and day over all their open cases
     next: str
 
 
 class RelativeDate(_Strict):
-    """A date relative to the invoice: `{date: due_date, offset_days: -1}` is one day before due."""
+    """A date relative to the invoice: `{date: due_date, offset_days: -1}` is one day before due.
+    `notice_term_end` is the last day of the 14-day notice's term (offset 1: the first day after)."""
 
-    date: Literal["due_date", "issue_date"]
+    date: Literal["due_date", "issue_date", "notice_term_end"]
     offset_days: int = 0
 
 
@@ -48,6 +55,7 @@ class WaitStep(_Strict):
     type: Literal["wait"]
     days: int | None = Field(default=None, ge=0)
     hours: int | None = Field(default=None, ge=0)
+    business_days: int | None = Field(default=None, ge=1)  # ends at 09:00 that many business days later
     until: RelativeDate | None = None
     if_passed: str | None = None
     wake_on: list[ChannelEventKind] = Field(default_factory=list)
@@ -56,15 +64,17 @@ class WaitStep(_Strict):
     @model_validator(mode="after")
     def _one_kind_of_wait(self) -> "WaitStep":
         has_duration = self.days is not None or self.hours is not None
-        if has_duration == (self.until is not None):
-            raise ValueError("a wait needs either a duration (days/hours) or `until`, not both")
+        kinds = has_duration + (self.until is not None) + (self.business_days is not None)
+        if kinds != 1:
+            raise ValueError("a wait needs one of: a duration (days/hours), `business_days` or `until`")
         if self.if_passed and self.until is None:
             raise ValueError("`if_passed` only applies to a wait `until` a date")
         return self
 
     @property
     def duration_hours(self) -> int:
-        return (self.days or 0) * 24 + (self.hours or 0)
+        """The fewest hours the wait lasts (a business day is at least a day)."""
+        return (self.days or 0) * 24 + (self.hours or 0) + (self.business_days or 0) * 24
 
 
 class Opened(_Strict):
@@ -128,13 +138,21 @@ class EscalateStep(_Strict):
     next: str | None = None
 
 
+class ChargeCostsStep(_Strict):
+    """Add the statutory collection costs to the amount open. For a consumer only when a 14-day
+    notice was sent and its term has passed; otherwise the case is escalated, nothing charged."""
+
+    type: Literal["charge_costs"]
+    next: str
+
+
 class EndStep(_Strict):
     type: Literal["end"]
     outcome: str = Field(pattern=STEP_ID_PATTERN)
 
 
 Step = Annotated[
-    Union[SendStep, WaitStep, BranchStep, OfferPlanStep, EscalateStep, EndStep],
+    Union[SendStep, WaitStep, BranchStep, OfferPlanStep, EscalateStep, ChargeCostsStep, EndStep],
     Field(discriminator="type"),
 ]
 
@@ -167,6 +185,45 @@ class SignalRoutes(_Strict):
     broken_promise: Route
 
 
+# --- contact rules -------------------------------------------------------------------------
+
+
+class ContactHours(_Strict):
+    """When a channel may reach a debtor, in the debtor's time zone. Never on Sundays or Dutch
+    public holidays; `saturday: false` or `business_days_only` narrow it further."""
+
+    start: time = time(8, 0)
+    end: time = time(21, 0)
+    saturday: bool = True
+    business_days_only: bool = False
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> "ContactHours":
+        if self.start >= self.end:
+            raise ValueError("`start` must be before `end`")
+        return self
+
+
+def _default_hours() -> dict[str, ContactHours]:
+    return {"sms": ContactHours(), "call": ContactHours(),
+            "letter": ContactHours(start=time(8, 0), end=time(18, 0), business_days_only=True)}
+
+
+class ContactRules(_Strict):
+    """A send outside its channel's hours, or over the weekly maximum of contacts with the debtor
+    (all cases together), is deferred to the next allowed moment, never dropped. Channels without
+    hours (email by default) go out at any time."""
+
+    hours: dict[Channel, ContactHours] = Field(default_factory=_default_hours)
+    max_per_week: int | None = Field(default=None, ge=1)
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _over_the_defaults(cls, hours):
+        """Hours given for a channel replace its defaults; the other channels keep theirs."""
+        return _default_hours() | dict(hours or {})
+
+
 class FlowDefinition(_Strict):
     name: str = Field(pattern=STEP_ID_PATTERN)
     title: str = ""
@@ -174,6 +231,7 @@ class FlowDefinition(_Strict):
     start: str
     steps: dict[str, Step] = Field(min_length=1)
     signals: SignalRoutes
+    contact_rules: ContactRules | None = None  # none: messages go out when their step comes
 
     def step(self, step_id: str) -> Step:
         return self.steps[step_id]
@@ -323,11 +381,65 @@ def _check_conditions(flow: FlowDefinition) -> list[FlowProblem]:
     return problems
 
 
+NOTICE_TERM_DAYS = 16  # posted on day 0, received on day 1 at the earliest, 14 days, then costs
+
+
+def _edges(flow: FlowDefinition, step: Step) -> Iterator[tuple[str, bool]]:
+    """(next step, whether the way there is for business debtors only)."""
+    if isinstance(step, BranchStep):
+        for case in step.cases:
+            yield case.next, isinstance(case.when, DebtorIs) and case.when.is_ == "business"
+        yield step.otherwise, False
+    else:
+        for target in successors(step):
+            yield target, False
+
+
+def _hours_after_notice(flow: FlowDefinition) -> dict[str, float]:
+    """For every step, the fewest hours a consumer can have waited since the last 14-day notice
+    on any way there: -inf when a way has no notice, inf when only businesses get there."""
+    arriving: dict[str, float] = {flow.start: float("-inf")}
+    for _, target in _route_targets(flow):  # a signal can jump there at any moment
+        arriving[target] = float("-inf")
+    frontier = list(arriving)
+    while frontier:
+        step_id = frontier.pop()
+        step, hours = flow.steps[step_id], arriving[step_id]
+        if isinstance(step, SendStep) and step.notice == "fourteen_day":
+            hours = 0.0
+        elif isinstance(step, WaitStep) and step.until is not None and step.until.date == "notice_term_end":
+            hours = max(hours, (NOTICE_TERM_DAYS - 1 + step.until.offset_days) * 24.0) if hours >= 0 else hours
+        elif isinstance(step, WaitStep):
+            hours += step.duration_hours
+        for target, business_only in _edges(flow, step):
+            reached = float("inf") if business_only else hours
+            if reached < arriving.get(target, float("inf")) or target not in arriving:
+                arriving[target] = reached
+                frontier.append(target)
+    return arriving
+
+
+def _check_costs_after_notice(flow: FlowDefinition) -> list[FlowProblem]:
+    arriving = _hours_after_notice(flow)
+    problems = []
+    for step_id, step in flow.steps.items():
+        hours = arriving.get(step_id, float("inf"))
+        if not isinstance(step, ChargeCostsStep) or hours >= NOTICE_TERM_DAYS * 24:
+            continue
+        why = ("a consumer can get here without a 14-day notice (a send with notice: fourteen_day)"
+               if hours == float("-inf") else
+               f"a consumer can get here {hours / 24:g} days after the 14-day notice; wait at least "
+               f"{NOTICE_TERM_DAYS} days (receipt the next business day, then 14 days)")
+        problems.append(FlowProblem(where=f"steps.{step_id}", problem=f"charges costs too early: {why}"))
+    return problems
+
+
 def validate_flow(flow: FlowDefinition, template_exists: TemplateExists | None = None) -> list[FlowProblem]:
     problems = _check_step_ids(flow) + _check_references(flow)
     if problems:
         return problems
-    problems = _check_reachable(flow) + _check_loops_wait(flow) + _check_conditions(flow)
+    problems = (_check_reachable(flow) + _check_loops_wait(flow) + _check_conditions(flow)
+                + _check_costs_after_notice(flow))
     if template_exists is not None:
         problems += _check_templates(flow, template_exists)
     return problems

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     pay_url_template: str = ""
     portal_secret: str = ""  # signs portal links; empty: one is made and kept in data_dir
     portal_link_days: int = Field(default=60, ge=1, le=366)
+    # Collection costs: VAT is added only when the creditor cannot reclaim it; a percentage agreed
+    # by contract with business debtors (per mille, e.g. 150 for 15%) replaces the statutory scale.
+    creditor_reclaims_vat: bool = True
+    business_costs_per_mille: int | None = Field(default=None, ge=0, le=1000)
 
     sendgrid_api_key: str = ""
     sendgrid_api_host: str = "https://api.sendgrid.com"
@@ -76,7 +80,7 @@ class Settings(BaseSettings):
     # Origins (comma-separated) of Temporal UIs allowed to call the codec endpoint.
     codec_cors_origins: str = ""
 
-    @field_validator("day_seconds", mode="before")
+    @field_validator("day_seconds", "business_costs_per_mille", mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         return None if value == "" else value

@@ -238,6 +238,37 @@ class EventDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
+class Contact(SQLModel, table=True):
+    """A message to a debtor at its flow time, once per message key: counts toward the weekly maximum."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    debtor_id: str = Field(index=True, max_length=100)
+    channel: str = Field(max_length=10)
+    at: datetime = _timestamp()
+
+
+class CombinedSend(SQLModel, table=True):
+    """The case whose message went out for all open cases of a debtor: debtor, channel, template, day."""
+
+    __tablename__ = "combined_send"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    case_id: str = Field(max_length=32)
+
+
+class ContactOptOut(SQLModel, table=True):
+    """The debtor does not want to be reached on this channel (SMS STOP, or an operator's note)."""
+
+    __tablename__ = "contact_opt_out"
+    __table_args__ = (UniqueConstraint("debtor_id", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    debtor_id: str = Field(index=True, max_length=100)
+    channel: str = Field(max_length=10)
+    reason: str = Field(default="", max_length=200)
+    at: datetime = _timestamp(default_factory=utcnow)
+
+
 def release(session: Session) -> None:
     """End the session's transaction (committing what it holds), so no pooled connection and no
     SQLite lock is kept while async code awaits Temporal. Call it before every such await: a

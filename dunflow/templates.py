@@ -1,6 +1,7 @@
 """Message templates: `templates/<channel>/<name>.<language>.j2`, rendered with Jinja2.
 
-An email template starts with a `Subject:` line; the rest is the body.
+An email template starts with a `Subject:` line; the rest is the body. The 14-day notice's
+templates start with the line NOTICE_MARK.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 
 from dunflow.money import format_amount
+
+
+NOTICE_MARK = "{# dunflow: fourteen_day_notice #}"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,10 @@ class TemplateCatalog:
 
     def exists(self, channel: str, name: str, language: str) -> bool:
         return (self.directory / self.relative_path(channel, name, language)).is_file()
+
+    def is_notice(self, channel: str, name: str, language: str) -> bool:
+        path = self.directory / self.relative_path(channel, name, language)
+        return path.is_file() and path.read_text(encoding="utf-8").startswith(NOTICE_MARK)
 
     def render(self, channel: str, name: str, language: str, context: dict) -> RenderedMessage:
         try:

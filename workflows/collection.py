@@ -8,7 +8,8 @@ applied between steps and whenever the case is waiting (a wait wakes for every s
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
@@ -16,11 +17,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dunflow.calendar import FlowClock
+    from dunflow.calendar import FlowClock, add_business_days, local_time, next_contact_moment, notice_term_ends
     from dunflow.case import (
         CaseInput,
         CaseState,
         ChannelEvent,
+        ContactDecision,
+        ContactRequest,
         DisputeOpened,
         DisputeResolved,
         HistoryEntry,
@@ -38,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from dunflow.flow import (
         AmountOpenAbove,
         BranchStep,
+        ChargeCostsStep,
         Clicked,
         DebtorIs,
         EndStep,
@@ -49,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
         SendStep,
         WaitStep,
     )
-    from dunflow.money import format_amount, split_into_terms
+    from dunflow.interest import interest_so_far
+    from dunflow.money import collection_costs, format_amount, split_into_terms
     from dunflow.search_attributes import case_search_attributes
 
 SEND_TIMEOUT = timedelta(seconds=60)
@@ -71,6 +76,13 @@ PAUSE_STATUS = {"dispute": "disputed", "promise": "promised", "operator": "pause
 PAUSE_BY_EVENT = {"dispute_opened": "dispute", "promise_to_pay": "promise"}
 # Events that end a pause of the given reason (operator_resume ends any pause).
 PAUSE_ENDERS = {"dispute": ("dispute_upheld", "dispute_rejected"), "promise": ("promise_due",), "operator": ()}
+
+
+@dataclass(frozen=True)
+class Notice:
+    step_id: str
+    term_ends: date
+    costs_cents: int  # the costs the notice stated: a consumer is never charged more
 
 
 @workflow.defn(name="CollectionWorkflow")
@@ -105,6 +117,9 @@ class CollectionWorkflow:
         self._history: list[HistoryEntry] = []
         self._recorded = 0
         self._move: VersionMove | None = None  # asked for by an operator, applied at the next wait
+        self._notice: Notice | None = None  # the 14-day notice, once sent
+        self._costs = 0  # collection costs charged
+        self._deferred: str | None = None  # why and until when the current send waits (contact rules)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -129,15 +144,20 @@ class CollectionWorkflow:
             return await self._wait(step_id, step)
         if isinstance(step, EscalateStep):
             return await self._escalate(step_id, step)
+        if isinstance(step, ChargeCostsStep):
+            return await self._charge_costs(step_id, step)
         if isinstance(step, BranchStep):
-            following = self._branch(step_id, step)
-        elif isinstance(step, SendStep):
-            await self._send(step_id, step.channel, step.template)
-            following = step.next
+            return await self._apply_inbox(self._branch(step_id, step))
+        gate = await self._contact_gate(step_id, step.channel)
+        if gate != STAY:
+            return gate  # a signal moved the case while the message waited for its moment
+        if isinstance(step, SendStep):
+            result = await self._send(step_id, step.channel, step.template)
+            if step.notice:
+                self._count_notice(step_id, step, result)
         else:
             await self._offer_plan(step_id, step)
-            following = step.next
-        return await self._apply_inbox(following)
+        return await self._apply_inbox(step.next)
 
     # --- steps -------------------------------------------------------------------------------
 
@@ -147,14 +167,15 @@ class CollectionWorkflow:
         self._next_action = None
         self._publish()
 
-    async def _send(self, step_id: str, channel: str, template: str, plans: list[PlanProposal] | None = None) -> None:
+    async def _send(self, step_id: str, channel: str, template: str,
+                    plans: list[PlanProposal] | None = None) -> SendResult | None:
         missing = self._missing_recipient(channel)
         if missing:
             self._note("send_skipped", step_id, f"{channel} {template}: {missing}")
-            return
+            return None
         self._last_send_step, self._events_since_send = step_id, set()
         request = SendRequest(
-            key=f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}",
+            key=self._message_key(step_id),
             case_id=self._case.case_id,
             step_id=step_id,
             channel=channel,
@@ -163,6 +184,9 @@ class CollectionWorkflow:
             invoice=self._case.invoice,
             amount_open_cents=self._amount_open,
             plans=plans or [],
+            on=self._clock.today(workflow.now()),
+            at=workflow.now(),
+            combine=getattr(self._flow.steps[step_id], "combine", False),
         )
         try:
             result: SendResult = await workflow.execute_activity(
@@ -172,12 +196,119 @@ class CollectionWorkflow:
         except ActivityError as error:
             cause = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
             self._note("send_failed", step_id, f"{channel} {template}: {cause}")
-            return
+            return None
         self._messages.append(SentMessage(
             step_id=step_id, channel=channel, template=template,
             message_id=result.message_id, status=result.status, at=workflow.now(),
         ))
         self._note(f"{channel}_{result.status}", step_id, f"{template} via {result.provider}")
+        return result
+
+    # --- the 14-day notice and collection costs ----------------------------------------------
+
+    def _count_notice(self, step_id: str, step: SendStep, result: SendResult | None) -> None:
+        """A notice counts once it was sent with a template marked as the notice; a later one restarts the term."""
+        if result is None or result.status != "sent":
+            self._note("notice_not_counted", step_id, "it was not sent")
+            return
+        if not result.notice_template:
+            self._note("notice_not_counted", step_id, f"template {step.template} is not marked as the 14-day notice")
+            return
+        term_ends = notice_term_ends(self._clock.today(workflow.now()), step.channel)
+        self._notice = Notice(step_id, term_ends, self._costs_now().total_cents)
+        self._note("notice_sent", step_id, f"14-day term ends {term_ends.isoformat()}")
+
+    def _principal_open(self) -> int:
+        return max(0, min(self._amount_open - self._costs, self._case.invoice.amount_cents))
+
+    def _costs_now(self):
+        case = self._case
+        return collection_costs(self._principal_open(), case.debtor.type, vat=case.costs_vat,
+                                agreed_per_mille=case.business_costs_per_mille)
+
+    def _costs_refusal(self) -> str | None:
+        if self._costs:
+            return "collection costs were charged already"
+        if self._case.invoice.currency != "EUR":
+            return "the statutory scale is in euros; this invoice is in " + self._case.invoice.currency
+        if self._case.debtor.type == "business":
+            return None
+        if self._notice is None:
+            return "no 14-day notice was sent to this consumer"
+        if self._clock.today(workflow.now()) <= self._notice.term_ends:
+            return f"the 14-day term of the notice runs until {self._notice.term_ends.isoformat()}"
+        return None
+
+    async def _charge_costs(self, step_id: str, step: ChargeCostsStep) -> str | None:
+        refusal = self._costs_refusal()
+        if refusal is not None:
+            self._note("costs_refused", step_id, refusal)
+            reason = f"Incassokosten niet in rekening gebracht: {refusal}"
+            return await self._escalate(step_id, EscalateStep(type="escalate", reason=reason, next=step.next))
+        costs = self._costs_now()
+        if self._notice is not None and self._case.debtor.type == "consumer":
+            charged = min(costs.total_cents, self._notice.costs_cents)
+        else:
+            charged = costs.total_cents
+        self._costs = charged
+        self._amount_open += charged
+        self._note("costs_charged", step_id, costs.describe(self._case.invoice.currency)
+                   + ("" if charged == costs.total_cents else f"; charged as stated in the notice: "
+                      f"{format_amount(charged, self._case.invoice.currency, 'en')}"))
+        self._publish()
+        return await self._apply_inbox(step.next)
+
+    # --- contact rules -----------------------------------------------------------------------
+
+    async def _contact_gate(self, step_id: str, channel: str) -> str | None:
+        """STAY when the message may go out now; otherwise wait for the next allowed moment (a
+        deferral on the timeline) and return where a signal took the case meanwhile, if it did."""
+        rules = self._flow.contact_rules
+        if rules is None:
+            return STAY
+        while True:
+            moment, why = self._contact_hours_allow(channel, rules), "outside contact hours"
+            if moment <= workflow.now() and rules.max_per_week:
+                decision = await self._reserve_contact(step_id, channel, rules.max_per_week)
+                if not decision.allowed:
+                    moment, why = decision.retry_at, f"{rules.max_per_week} contacts this week already"
+            if moment <= workflow.now():
+                self._deferred = None
+                return STAY
+            following = await self._defer(step_id, channel, moment, why)
+            if following != STAY:
+                self._deferred = None
+                return following
+
+    def _contact_hours_allow(self, channel: str, rules) -> datetime:
+        hours = rules.hours.get(channel)
+        if hours is None or self._case.day_seconds is not None:  # compressed time has no clock hours
+            return workflow.now()
+        return next_contact_moment(workflow.now(), hours, self._case.debtor.time_zone)
+
+    async def _reserve_contact(self, step_id: str, channel: str, limit: int) -> ContactDecision:
+        now = workflow.now()
+        request = ContactRequest(
+            key=self._message_key(step_id), debtor_id=self._case.debtor.id, channel=channel,
+            at=now, since=now - self._clock.duration(days=7), limit=limit,
+        )
+        return await workflow.execute_activity(
+            "reserve_contact", request, result_type=ContactDecision,
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=RECORD_RETRY,
+        )
+
+    async def _defer(self, step_id: str, channel: str, moment: datetime, why: str) -> str | None:
+        deferral = f"{channel} until {local_time(moment, self._case.debtor.time_zone)}: {why}"
+        if deferral != self._deferred:
+            self._deferred = deferral
+            self._note("send_deferred", step_id, deferral)
+        self._next_action = NextAction(step=step_id, description=f"send {channel} (deferred: {why})", at=moment)
+        self._publish()
+        await self._block(moment - workflow.now())
+        return await self._apply_inbox(STAY) if self._inbox else STAY
+
+    def _message_key(self, step_id: str) -> str:
+        return f"{workflow.info().workflow_id}:{step_id}:{self._visits[step_id]}"
 
     def _missing_recipient(self, channel: str) -> str | None:
         debtor = self._case.debtor
@@ -191,6 +322,9 @@ class CollectionWorkflow:
         """Wait until a date or for a duration. Time spent paused does not count: after a dispute
         or a promise the flow goes on where it stood, its dates shifted by the pause."""
         started, paused_before = workflow.now(), self._paused_for
+        if step.until is not None and step.until.date == "notice_term_end" and self._notice is None:
+            self._note("wait_skipped", step_id, "no 14-day notice was sent")
+            return await self._apply_inbox(step.next)
         if step.if_passed and self._wait_deadline(step, started, paused_before) <= started:
             self._note("wait_skipped", step_id, "its date had already passed")
             return await self._apply_inbox(step.if_passed)
@@ -216,6 +350,11 @@ class CollectionWorkflow:
 
     def _wait_deadline(self, step: WaitStep, started: datetime, paused_before: timedelta) -> datetime:
         """Dates move by all the time the case stood still; durations by the pauses during the wait."""
+        if step.business_days is not None:
+            last = add_business_days(self._clock.today(started), step.business_days)
+            return self._clock.at_date(last) + (self._paused_for - paused_before)
+        if step.until is not None and step.until.date == "notice_term_end":
+            return self._clock.at_date(self._notice.term_ends + timedelta(days=step.until.offset_days))
         if step.until is not None:
             anchor = self._case.invoice.due_on if step.until.date == "due_date" else self._case.invoice.issued_on
             return self._clock.at_date(anchor + timedelta(days=step.until.offset_days)) + self._paused_for
@@ -475,12 +614,21 @@ class CollectionWorkflow:
             amount_open_cents=self._amount_open,
             amount_paid_cents=self._amount_paid,
             currency=self._case.invoice.currency,
+            interest_cents=self._interest().cents,
+            interest_on=self._clock.today(workflow.now()),
+            costs_cents=self._costs,
+            notice_term_ends=self._notice.term_ends if self._notice else None,
+            deferred=self._deferred,
             dispute=self._dispute,
             promise=self._promise,
             escalation_reason=self._escalation,
             messages=list(self._messages),
             history=list(self._history),
         )
+
+    def _interest(self):
+        invoice = self._case.invoice
+        return interest_so_far(self._principal_open(), invoice.due_on, self._clock.today(workflow.now()), self._case.debtor.type)
 
     # --- bookkeeping -------------------------------------------------------------------------
 

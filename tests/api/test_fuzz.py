@@ -8,6 +8,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,6 +44,13 @@ class LiveApi:
     key: str
     engine: Engine
     case_id: str
+    log: Path
+
+    def last_error(self) -> str:
+        """The end of the last traceback the API or the worker logged, to say what went wrong."""
+        text = self.log.read_text(errors="replace")
+        start = text.rfind("Traceback")
+        return text[start:][-3000:] if start >= 0 else "(nothing logged)"
 
     def snapshot(self) -> dict:
         """What a request could have written: row counts, and the known case's standing."""
@@ -76,7 +84,7 @@ def live_api(dev_server, tmp_path_factory):
             wait_until(lambda: http.get("/openapi.json").status_code == 200, 60, "the API to start")
             opened = http.post("/api/cases", json=_a_case())
             assert opened.status_code == 201, opened.text
-        yield LiveApi(base_url, key, engine, opened.json()["case_id"])
+        yield LiveApi(base_url, key, engine, opened.json()["case_id"], folder / "processes.log")
     finally:
         for process in processes:
             process.terminate()
@@ -110,7 +118,7 @@ def test_no_request_gets_a_5xx_or_writes_when_refused(live_api):
             _fuzz(operation, live_api)
         except AssertionError as error:
             failures.append(f"{operation.method.upper()} {operation.path}: {error}")
-    assert not failures, "\n".join(failures)
+    assert not failures, "\n".join(failures) + "\n\nlast error logged:\n" + live_api.last_error()
 
 
 def _fuzz(operation, live_api: LiveApi) -> None:

@@ -30,13 +30,13 @@ def test_validate_a_bpmn_file_and_see_the_element(runner, tmp_path):
     broken.write_text(good.read_text().replace('template="reminder_sms"', 'template="nope"'))
     result = runner.invoke(cli, ["flow", "validate", str(good), str(broken)])
     assert result.exit_code == 1
-    assert f"{good}: ok (standard, 23 steps)" in result.stdout
+    assert f"{good}: ok (standard, 24 steps)" in result.stdout
     assert f"{broken}: steps.sms_reminder_2: template sms/nope does not exist for language(s) nl, en" in result.stderr
 
 
 def test_publish_a_file_records_who_and_refuses_an_invalid_one(runner, tmp_path, engine):
     changed = tmp_path / "standard.yaml"
-    changed.write_text(STANDARD.replace("days: 15", "days: 16"))
+    changed.write_text(STANDARD.replace("days: 7", "days: 8"))
     result = runner.invoke(cli, ["flow", "publish", str(changed), "--by", "release 2026-11"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"{changed}: standard published as version 2"
@@ -52,5 +52,5 @@ def test_publish_a_file_records_who_and_refuses_an_invalid_one(runner, tmp_path,
     unknown = runner.invoke(cli, ["flow", "publish", str(tmp_path / "flow.txt")])
     assert unknown.exit_code == 2 and "name it .yaml, .bpmn or .json" in unknown.stderr
     with Session(engine) as session:
-        assert latest_flow(session, "standard").definition.steps["wait_final_notice"].days == 16
+        assert latest_flow(session, "standard").definition.steps["wait_plan_answer"].days == 8
         assert [v["published_by"] for v in version_history(session, "standard")] == ["flows/standard.yaml", "release 2026-11"]

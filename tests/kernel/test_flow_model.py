@@ -71,6 +71,7 @@ def test_a_loop_through_a_wait_is_fine():
     data = standard()
     data["steps"]["wait_final_notice"]["next"] = "final_notice"
     assert problems_of(data) == [  # no loop complaint; only what the change cut off
+        "steps.charge_costs: unreachable: no step, start or signal route leads here",
         "steps.escalate_no_response: unreachable: no step, start or signal route leads here",
         "steps.handed_over: unreachable: no step, start or signal route leads here",
     ]
@@ -119,7 +120,7 @@ def test_opened_only_for_email_and_keys_only_for_calls():
 def test_wait_needs_exactly_one_kind_of_duration():
     data = standard()
     data["steps"]["wait_for_open"] = {"type": "wait", "days": 2, "until": {"date": "due_date"}, "next": "check_opened"}
-    assert "a wait needs either a duration" in problems_of(data)[0]
+    assert "a wait needs one of: a duration" in problems_of(data)[0]
 
 
 def test_start_must_exist_and_yaml_must_parse():
@@ -129,3 +130,82 @@ def test_start_must_exist_and_yaml_must_parse():
     with pytest.raises(FlowInvalid) as raised:
         load_flow_yaml("name: [unclosed")
     assert raised.value.problems[0].where == "yaml"
+
+
+# --- collection costs only after the 14-day notice ------------------------------------------
+
+
+def test_costs_right_after_the_letter_are_refused():
+    data = standard()
+    data["steps"]["final_notice"]["next"] = "charge_costs"
+    del data["steps"]["wait_final_notice"]
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here 0 days after the 14-day notice; "
+        "wait at least 16 days (receipt the next business day, then 14 days)"]
+
+
+def test_costs_after_a_wait_of_15_days_are_too_early():
+    data = standard()
+    data["steps"]["wait_final_notice"] = {"type": "wait", "days": 15, "next": "charge_costs"}
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here 15 days after the 14-day notice; "
+        "wait at least 16 days (receipt the next business day, then 14 days)"]
+
+
+def test_a_wait_of_16_days_or_until_after_the_term_is_enough():
+    data = standard()
+    data["steps"]["wait_final_notice"] = {"type": "wait", "days": 16, "next": "charge_costs"}
+    parse_flow(data)
+    data["steps"]["wait_final_notice"] = {"type": "wait", "until": {"date": "notice_term_end", "offset_days": 1},
+                                          "next": "charge_costs"}
+    parse_flow(data)
+
+
+def test_costs_without_a_notice_are_refused():
+    data = standard()
+    del data["steps"]["final_notice"]["notice"]
+    assert problems_of(data) == [
+        "steps.charge_costs: charges costs too early: a consumer can get here without a 14-day notice "
+        "(a send with notice: fourteen_day)"]
+
+
+def test_a_signal_route_straight_to_the_costs_is_refused():
+    data = standard()
+    data["signals"]["broken_promise"] = {"action": "goto", "step": "charge_costs"}
+    assert "without a 14-day notice" in problems_of(data)[0]
+
+
+def test_a_way_for_businesses_only_needs_no_notice():
+    data = standard()
+    data["steps"]["check_call_key"]["cases"].insert(
+        0, {"when": {"fact": "debtor_type", "is": "business"}, "next": "charge_costs"})
+    parse_flow(data)
+    data["steps"]["check_call_key"]["cases"][0]["when"]["is"] = "consumer"
+    assert "a consumer can get here without a 14-day notice" in problems_of(data)[0]
+
+
+# --- contact rules ---------------------------------------------------------------------------
+
+
+def test_contact_hours_given_for_one_channel_keep_the_defaults_of_the_others():
+    data = standard()
+    data["contact_rules"] = {"max_per_week": 3, "hours": {"sms": {"start": "09:00", "end": "20:00"}}}
+    flow = parse_flow(data)
+    hours = flow.contact_rules.hours
+    assert (str(hours["sms"].start), str(hours["sms"].end)) == ("09:00:00", "20:00:00")
+    assert (str(hours["call"].start), str(hours["call"].end)) == ("08:00:00", "21:00:00")
+    assert hours["letter"].business_days_only and "email" not in hours
+    assert load_flow_yaml(dump_flow_yaml(flow)) == flow
+
+
+def test_contact_hours_that_end_before_they_start_are_refused():
+    data = standard()
+    data["contact_rules"] = {"hours": {"call": {"start": "21:00", "end": "08:00"}}}
+    assert problems_of(data) == ["contact_rules.hours.call: Value error, `start` must be before `end`"]
+
+
+def test_a_wait_has_one_kind():
+    data = standard()
+    data["steps"]["wait_for_open"]["business_days"] = 2
+    assert problems_of(data) == [
+        "steps.wait_for_open.wait: Value error, a wait needs one of: a duration (days/hours), `business_days` or `until`"]

@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -22,12 +23,19 @@ from activities.collection import CollectionActivities
 from activities.providers import build_providers
 from api.intake import case_input, store_case
 from api.schemas import CaseIn
-from dunflow.calendar import AMSTERDAM
+from dunflow.calendar import AMSTERDAM, is_holiday
 from dunflow.case import CaseState, ChannelEvent
+from dunflow.flow import FlowDefinition
 from dunflow.settings import Settings
 from dunflow.store import Message
 from dunflow.templates import TemplateCatalog
 from workflows.collection import CollectionWorkflow
+
+
+def plain_monday(day: date) -> bool:
+    """A Monday with no holiday in the eight weeks from it: contact hours then defer nothing in
+    the shipped flows, whose messages fall on weekdays at fixed offsets from the start."""
+    return day.weekday() == 0 and not any(is_holiday(day + timedelta(days=n)) for n in range(56))
 
 
 @dataclass
@@ -41,9 +49,12 @@ class FlowHarness:
         return (await self.env.get_current_time()).astimezone(AMSTERDAM).date()
 
     async def start_case(self, *, amount_cents: int = 24_500, due_in_days: int = 14, issued_days_ago: int = 0,
-                         flow: str = "standard",
+                         flow: str = "standard", definition: FlowDefinition | None = None,
+                         start_on: Callable[[date], bool] = plain_monday,
                          number: str | None = None, **debtor) -> WorkflowHandle:
-        await self._to_start_of_local_day()
+        """Start a case of a published flow (`definition`: one never published) just after
+        midnight of the first day from tomorrow that `start_on` accepts."""
+        await self._to_start_of(start_on)
         today = await self.today()
         body = CaseIn.model_validate({
             "debtor": {"id": "D-1", "name": "Jan de Vries", "email": "jan@example.nl", "phone": "+31612345678",
@@ -55,19 +66,24 @@ class FlowHarness:
         })
         with Session(self.engine) as session:
             case = store_case(session, body).case
+            pinned = case_input(session, case, self.settings)
+            if definition is not None:
+                pinned.flow = definition
             handle = await self.env.client.start_workflow(
-                CollectionWorkflow.run, case_input(session, case, self.settings),
+                CollectionWorkflow.run, pinned,
                 id=case.workflow_id, task_queue=self.settings.task_queue,
             )
         self.handles.append(handle)
         return handle
 
-    async def _to_start_of_local_day(self) -> None:
+    async def _to_start_of(self, start_on: Callable[[date], bool]) -> None:
         """Start every case just after midnight in Amsterdam, so flow dates fall at fixed offsets:
         an action on date D happens at day (D - today) + 9 hours."""
         now = (await self.env.get_current_time()).astimezone(AMSTERDAM)
-        next_midnight = datetime.combine(now.date() + timedelta(days=1), time(0, 0, 1), tzinfo=AMSTERDAM)
-        await self.env.sleep(next_midnight - now)
+        day = now.date() + timedelta(days=1)
+        while not start_on(day):
+            day += timedelta(days=1)
+        await self.env.sleep(datetime.combine(day, time(0, 0, 1), tzinfo=AMSTERDAM) - now)
 
     async def advance(self, days: float = 0, hours: float = 0) -> None:
         await self.env.sleep(timedelta(days=days, hours=hours))

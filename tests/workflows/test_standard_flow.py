@@ -1,9 +1,12 @@
 """The `standard` flow through every branch, on the time-skipping test server with real activities.
 
-Timeline for an invoice issued today and due in 14 days (day 0 = today, the case starts at
-midnight, date-anchored actions happen at 09:00):
+Timeline for an invoice issued today and due in 14 days (day 0 = a Monday with no holiday in
+the eight weeks after it, the case starts at midnight, date-anchored actions happen at 09:00;
+the flow's contact rules hold an SMS, call or letter until its hours):
 invoice email (0) - SMS if not opened (2) - pre-due reminder (13) - reminder 1 (15) -
-reminder 2 by email and SMS (22) - robo-call (28) - 14-day letter (29) - escalation (44).
+reminder 2 by email and SMS (22) - robo-call (28) - 14-day letter (29) - collection costs and
+escalation the day after the letter's term: received the next business day, then 14 days
+(45 at the earliest, 53 at most around Easter or Christmas).
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ def payment(payment_id: str, cents: int) -> PaymentReceived:
 
 async def test_never_opened_never_paid_runs_every_channel_then_hands_over(flows):
     case = await flows.start_case()
-    await flows.advance(days=50)
+    await flows.advance(days=54)
     state = await flows.state(case)
     assert flows.sent_steps(case) == NOT_OPENED_UNTIL_CALL + ["letter:final_notice"]
     assert (state.status, state.current_step) == ("escalated", "escalate_no_response")
     assert state.escalation_reason.startswith("Geen reactie")
+    assert (state.costs_cents, state.amount_open_cents) == (4_000, 28_500)  # the minimum costs for € 245
 
     await case.signal(CollectionWorkflow.resume, OperatorAction(by="anna"))
     result = await case.result()
@@ -151,7 +155,7 @@ async def test_promise_broken_takes_the_broken_promise_route(flows):
     await case.signal(CollectionWorkflow.promise_to_pay, PromiseToPay(promised_on=today + timedelta(days=3), amount_cents=24_500))
     await flows.advance(days=2)
     assert flows.sent_steps(case)[-1] == "email:reminder_1"
-    await flows.advance(days=3)
+    await flows.advance(days=3, hours=9)  # broken on Sunday (day 20): the SMS waits for Monday 08:00
     state = await flows.state(case)
     assert any(entry.kind == "promise_broken" for entry in state.history)
     assert flows.sent_steps(case)[-2:] == ["email:reminder_2", "sms:sms_reminder_2"]
@@ -209,6 +213,9 @@ async def test_operator_pause_and_resume(flows):
     assert flows.sent_steps(case) == ["email:send_invoice"]
     await case.signal(CollectionWorkflow.resume, OperatorAction())
     await flows.advance(days=1, hours=1)
+    assert flows.sent_steps(case) == ["email:send_invoice"]  # due at midnight: the SMS waits for 08:00
+    assert (await flows.state(case)).deferred.endswith("08:00 Europe/Amsterdam: outside contact hours")
+    await flows.advance(hours=8)
     assert flows.sent_steps(case) == ["email:send_invoice", "sms:sms_invoice"]
 
 
