@@ -3,6 +3,7 @@ or queue it while Temporal is away. Shared by the case routes and the bank state
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from api.errors import ApiError
 from api.schemas import PaymentIn
 from dunflow.case import FINAL_STATUSES, CaseState, PaymentReceived
 from dunflow.signal_outbox import queue_signal, send_signal, temporal_unreachable
-from dunflow.store import Case, Payment, PendingSignal, release
+from dunflow.store import Case, Payment, PendingSignal
 from workflows.collection import CollectionWorkflow
 
 QUICK = timedelta(seconds=5)  # a request asks Temporal this long before it answers 503 or queues
@@ -47,6 +48,19 @@ async def open_state(handle: WorkflowHandle, case_id: str) -> CaseState:
     if state.status in FINAL_STATUSES:
         raise ApiError(409, f"case {case_id} is closed ({state.status}); only open cases take signals")
     return state
+
+
+async def check_open_unless_away(client: Client, case: Case) -> None:
+    """A 409 when the case's flow has ended, even while its workflow is still closing; nothing
+    when it is open or Temporal cannot be asked. Asks for the status alone, not the whole state."""
+    try:
+        status = await (await open_handle(client, case)).query(CollectionWorkflow.status, rpc_timeout=QUICK)
+    except Exception as error:
+        if temporal_unreachable(error):
+            return
+        raise
+    if status in FINAL_STATUSES:
+        raise ApiError(409, f"case {case.id} is closed ({status}); only open cases take signals")
 
 
 async def open_state_unless_away(client: Client, case: Case) -> CaseState | None:
@@ -101,7 +115,7 @@ async def record_payment(session: Session, client: Client, case: Case, payment: 
         raise ApiError(422, f"case {case.id} is in {case.currency}, the payment in {payment.currency}",
                        where="currency")
     key = f"payment:{payment.payment_id}"
-    existing = session.get(Payment, payment.payment_id)
+    existing = await in_thread(session, lambda: session.get(Payment, payment.payment_id))
     if existing is not None:
         if (existing.case_id, existing.amount_cents, existing.currency) != (case.id, payment.amount_cents,
                                                                             payment.currency):
@@ -110,9 +124,22 @@ async def record_payment(session: Session, client: Client, case: Case, payment: 
                            where="payment_id")
         pending = session.exec(select(PendingSignal).where(PendingSignal.key == key)).one()
         return "duplicate" if pending.delivered_at is not None else await send_now(session, client, pending)
-    release(session)
-    await open_state_unless_away(client, case)  # a query: a flow that has just ended refuses it too
-    pending = queue_signal(session, case.id, "payment_received", PaymentReceived(**payment.model_dump()), key)
-    session.add(Payment(case_id=case.id, **payment.model_dump()))
-    session.commit()
-    return await send_now(session, client, pending)
+    await check_open_unless_away(client, case)
+
+    def store() -> PendingSignal:
+        pending = queue_signal(session, case.id, "payment_received", PaymentReceived(**payment.model_dump()), key)
+        session.add(Payment(case_id=case.id, **payment.model_dump()))
+        return pending
+
+    return await send_now(session, client, await in_thread(session, store))
+
+
+async def in_thread(session: Session, work):
+    """Run `work` (store calls) and commit, in a thread: the event loop serves other requests
+    while the database answers and writes to disk. Nothing is held afterwards."""
+    def run():
+        result = work()
+        session.commit()
+        return result
+
+    return await asyncio.to_thread(run)

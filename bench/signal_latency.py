@@ -24,14 +24,17 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+from temporalio import workflow
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from dunflow.apikeys import create_key
 from dunflow.search_attributes import ALL_KEYS
-from dunflow.store import Case, create_schema, make_engine
+from dunflow.migrations import upgrade
+from dunflow.store import Case, Message, make_engine
 from tests.support.binaries import temporal_cli
 
 AMOUNT_CENTS = 100_000
@@ -107,6 +110,20 @@ async def open_cases(http: httpx.AsyncClient, engine: Engine, count: int) -> lis
         return list(session.exec(query))
 
 
+async def settled(engine: Engine, ids: list[str], seconds: float = 600) -> None:
+    """Until every case has sent its invoice and waits: the measurement is of payments alone,
+    not of the wave of starts that comes before it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            sent = session.exec(select(func.count()).select_from(Message).where(Message.case_id.in_(ids))).one()
+        if sent >= len(ids):
+            await asyncio.sleep(2)  # and their progress recorded
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the cases did not all send their invoice within {seconds:.0f} s")
+
+
 async def client_loop(http: httpx.AsyncClient, cases: list[str], offset: int, deadline: float,
                       figures: Figures) -> None:
     """One client: small partial payments, one after the other, round the cases it is given."""
@@ -177,16 +194,60 @@ async def main(clients: int, seconds: float, cases: int, database_url: str) -> d
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_KEYS, data_converter=pydantic_data_converter)
     try:
         with tempfile.TemporaryDirectory() as name:
-            return await measured_run(env, Path(name), clients, seconds, cases, database_url)
+            figures = await measured_run(env, Path(name), clients, seconds, cases, database_url)
+        return figures | {"baseline": await baseline(env, clients, seconds, cases)}
     finally:
         await env.shutdown()
+
+
+@workflow.defn(name="SignalSink")
+class SignalSink:
+    """The baseline: a workflow that only counts the signals it gets."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal
+    def payment(self, _: str) -> None:
+        self.count += 1
+
+
+async def baseline(env: WorkflowEnvironment, clients: int, seconds: float, cases: int) -> dict:
+    """Plain signals from `clients` concurrent callers to `cases` sink workflows, same server."""
+    queue = f"sink-{uuid.uuid4().hex}"
+    async with Worker(env.client, task_queue=queue, workflows=[SignalSink],
+                      workflow_runner=UnsandboxedWorkflowRunner()):  # it imports nothing to guard
+        handles = [await env.client.start_workflow(SignalSink.run, id=f"{queue}-{n}", task_queue=queue)
+                   for n in range(cases)]
+        figures, deadline = Figures(), time.monotonic() + seconds
+
+        async def caller(offset: int) -> None:
+            n = offset
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                await handles[n % len(handles)].signal(SignalSink.payment, "1")
+                figures.latencies.append(time.perf_counter() - began)
+                n += 1
+
+        began = time.monotonic()
+        await asyncio.gather(*(caller(n * 7) for n in range(clients)))
+        took = time.monotonic() - began
+        for handle in handles:
+            await handle.terminate("baseline done")
+    return {"signals_per_s": round(len(figures.latencies) / took, 1),
+            "signal_p50_ms": round(percentile(figures.latencies, 0.5) * 1000, 1),
+            "signal_p99_ms": round(percentile(figures.latencies, 0.99) * 1000, 1)}
 
 
 async def measured_run(env: WorkflowEnvironment, folder: Path, clients: int, seconds: float, cases: int,
                        database_url: str) -> dict:
     url = database_url or f"sqlite:///{folder}/bench.db"
     engine = make_engine(url)
-    create_schema(engine)
+    upgrade(engine)  # as the API and the worker do at start-up
     key = create_key(engine, "bench", ["admin"]).key
     port = free_port()
     processes = start_processes({
@@ -201,6 +262,7 @@ async def measured_run(env: WorkflowEnvironment, folder: Path, clients: int, sec
                                      headers={"Authorization": f"Bearer {key}"}) as http:
             await wait_for_api(http)
             ids = await open_cases(http, engine, cases + int(seconds * 4) + 10)
+            await settled(engine, ids)
             posts, paid, took = await measure(http, clients, seconds, ids[:cases], ids[cases:])
         return summary(clients, took, posts, paid, "postgresql" if url.startswith("postgresql") else "sqlite")
     finally:
@@ -228,7 +290,9 @@ if __name__ == "__main__":
     args = parser.parse_args()
     figures = asyncio.run(main(args.clients, args.seconds, args.cases, args.database_url))
     print(json.dumps(figures, indent=2))
-    print(f"\n| clients | store | payments/s | POST p50 | POST p99 | until paid p50 | until paid p99 |\n"
-          f"|---|---|---|---|---|---|---|\n"
+    base = figures["baseline"]
+    print(f"\n| clients | store | payments/s | POST p50 | POST p99 | until paid p50 | until paid p99 "
+          f"| plain signals/s | signal p50 | signal p99 |\n|---|---|---|---|---|---|---|---|---|---|\n"
           f"| {figures['clients']} | {figures['database']} | {figures['payments_per_s']} | {figures['post_p50_ms']} ms "
-          f"| {figures['post_p99_ms']} ms | {figures['paid_p50_ms']} ms | {figures['paid_p99_ms']} ms |")
+          f"| {figures['post_p99_ms']} ms | {figures['paid_p50_ms']} ms | {figures['paid_p99_ms']} ms "
+          f"| {base['signals_per_s']} | {base['signal_p50_ms']} ms | {base['signal_p99_ms']} ms |")

@@ -602,6 +602,11 @@ class CollectionWorkflow:
         self._inbox.append(event)
 
     @workflow.query
+    def status(self) -> str:
+        """Only the status: a cheap question for callers that need no more (the API, per payment)."""
+        return self._status
+
+    @workflow.query
     def state(self) -> CaseState:
         return CaseState(
             case_id=self._case.case_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import uuid
 from datetime import date
 
@@ -73,7 +75,8 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
                        client: LazyTemporalDep) -> dict:
     """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing.
     While Temporal is unreachable the payment is stored and answered `queued`; it is sent later."""
-    status_now = await record_payment(session, client, _case_or_404(session, case_id), body)
+    case = await asyncio.to_thread(_case_or_404, session, case_id)  # the loop serves others meanwhile
+    status_now = await record_payment(session, client, case, body)
     if status_now == "duplicate":
         response.status_code = status.HTTP_200_OK
     return {"payment_id": body.payment_id, "case_id": case_id, "status": status_now}
