@@ -434,12 +434,24 @@ def _check_costs_after_notice(flow: FlowDefinition) -> list[FlowProblem]:
     return problems
 
 
+def _check_contact_hours(flow: FlowDefinition) -> list[FlowProblem]:
+    """Texts and calls reach people where they are: a flow that sends them needs contact hours."""
+    if flow.contact_rules is not None:
+        return []
+    return [FlowProblem(where=f"steps.{step_id}",
+                        problem=f"a {step.channel} with no contact hours: add `contact_rules` to the flow "
+                                "(`contact_rules: {}` keeps SMS and calls to Mon-Sat 08:00-21:00, never on "
+                                "Sundays or public holidays)")
+            for step_id, step in flow.steps.items()
+            if isinstance(step, SendStep) and step.channel in ("sms", "call")]
+
+
 def validate_flow(flow: FlowDefinition, template_exists: TemplateExists | None = None) -> list[FlowProblem]:
     problems = _check_step_ids(flow) + _check_references(flow)
     if problems:
         return problems
     problems = (_check_reachable(flow) + _check_loops_wait(flow) + _check_conditions(flow)
-                + _check_costs_after_notice(flow))
+                + _check_costs_after_notice(flow) + _check_contact_hours(flow))
     if template_exists is not None:
         problems += _check_templates(flow, template_exists)
     return problems
