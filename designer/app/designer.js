@@ -5,16 +5,24 @@
 
   const NS = 'https://dunflow.dev/schema/bpmn/1';
   const attrs = (...names) => names.map((name) => ({ name, isAttr: true, type: 'String' }));
+  const CHANNEL_TYPES = ['Email', 'Sms', 'Call', 'Letter'];
   const DUNFLOW_MODDLE = {
     name: 'dunflow', uri: NS, prefix: 'dunflow', xml: { tagAlias: 'lowerCase' },
     types: [
       { name: 'Step', superClass: ['Element'], properties: attrs('type', 'channel', 'template', 'days', 'hours',
-        'wake_on', 'reason', 'outcome', 'max_terms', 'min_term_cents').concat([{ name: 'until', type: 'Until' }]) },
+        'wake_on', 'reason', 'outcome', 'max_terms', 'min_term_cents', 'notice', 'combine', 'business_days')
+        .concat([{ name: 'until', type: 'Until' }]) },
       { name: 'Until', superClass: ['Element'], properties: attrs('date', 'offset_days') },
       { name: 'When', superClass: ['Element'], properties: attrs('fact', 'step', 'key', 'cents', 'is') },
       { name: 'IfPassed', superClass: ['Element'] },
       { name: 'Signals', superClass: ['Element'], properties: [{ name: 'route', type: 'Route', isMany: true }] },
       { name: 'Route', superClass: ['Element'], properties: attrs('signal', 'action', 'outcome', 'step') },
+      // the flow's contact rules; the type's name makes the tag <dunflow:contact_rules>
+      { name: 'Contact_rules', superClass: ['Element'], properties: attrs('max_per_week').concat([{ name: 'hours', type: 'Hours' }]) },
+      { name: 'Hours', superClass: ['Element'], properties: CHANNEL_TYPES.map((type) => ({ name: type.toLowerCase(), type })) },
+      // <dunflow:sms start=.. end=..>: an element's tag names its type, so one type per channel
+      ...CHANNEL_TYPES.map((name) => ({ name, superClass: ['Element'],
+        properties: attrs('start', 'end', 'saturday', 'business_days_only') })),
     ],
   };
   const SIGNALS = ['full_payment', 'partial_payment', 'dispute_opened', 'dispute_upheld', 'dispute_rejected',

@@ -66,6 +66,7 @@ name: provider_test
 title: Provider test
 description: One message per channel, then the end.
 start: send_invoice
+contact_rules: {}
 steps:
   send_invoice: {type: send, channel: email, template: invoice, next: sms_invoice}
   sms_invoice: {type: send, channel: sms, template: invoice_sms, next: robo_call}

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -56,8 +57,21 @@ async def open_with_link(api: httpx.AsyncClient, number: str) -> tuple[str, str]
     return case_id, await eventually(link)
 
 
+def click(driver, by: str, value: str, seconds: float = 15) -> None:
+    """Click once the element is there; a page that was still being replaced is tried again."""
+    def clicked(d) -> bool:
+        try:
+            d.find_element(by, value).click()
+            return True
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+
+    WebDriverWait(driver, seconds).until(clicked)
+
+
 def wait_for_text(driver, text: str, seconds: float = 15) -> None:
-    WebDriverWait(driver, seconds).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+    WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: text in d.find_element(By.TAG_NAME, "body").text)
 
 
 async def status_of(api: httpx.AsyncClient, case_id: str) -> str:
@@ -71,9 +85,9 @@ async def test_a_debtor_reads_downloads_and_pays_in_the_browser(browser, portal_
     wait_for_text(browser, "Uw openstaande facturen")
     assert "F-2026-301" in browser.page_source and "€ 245,00" in browser.page_source
 
-    browser.find_element(By.LINK_TEXT, "English").click()
+    click(browser, By.LINK_TEXT, "English")
     wait_for_text(browser, "Your open invoices")
-    browser.find_element(By.PARTIAL_LINK_TEXT, "Download the invoice").click()
+    click(browser, By.PARTIAL_LINK_TEXT, "Download the invoice")
     for _ in range(100):
         pdfs = list(downloads.glob("*.pdf"))
         if pdfs:
@@ -81,9 +95,9 @@ async def test_a_debtor_reads_downloads_and_pays_in_the_browser(browser, portal_
         time.sleep(0.1)
     assert pdfs and pdfs[0].read_bytes().startswith(b"%PDF")
 
-    browser.find_element(By.XPATH, "//button[starts-with(normalize-space(), 'Pay now')]").click()
+    click(browser, By.XPATH, "//button[starts-with(normalize-space(), 'Pay now')]")
     wait_for_text(browser, "Test payment (no real money)")
-    browser.find_element(By.XPATH, "//button[normalize-space()='Payment succeeded']").click()
+    click(browser, By.XPATH, "//button[normalize-space()='Payment succeeded']")
     wait_for_text(browser, "your payment has been received")
 
     async def paid():
@@ -100,7 +114,7 @@ async def test_a_debtor_agrees_a_payment_date_in_the_browser(browser, portal_api
     field = browser.find_element(By.ID, "promised_on")
     browser.execute_script("arguments[0].value = arguments[1]", field,
                            (date.today() + timedelta(days=10)).isoformat())
-    browser.find_element(By.XPATH, "//button[normalize-space()='Afspraak vastleggen']").click()
+    click(browser, By.XPATH, "//button[normalize-space()='Afspraak vastleggen']")
     wait_for_text(browser, "Uw betaalafspraak is vastgelegd")
 
     async def promised():
