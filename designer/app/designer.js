@@ -37,6 +37,7 @@
     wait: { label: 'Wait (timer)', bpmn: 'bpmn:IntermediateCatchEvent', step: { type: 'wait', days: '1' }, icon: 'bpmn-icon-intermediate-event-catch-timer' },
     branch: { label: 'Branch', bpmn: 'bpmn:ExclusiveGateway', icon: 'bpmn-icon-gateway-xor' },
     offer_plan: { label: 'Offer a payment plan', bpmn: 'bpmn:SendTask', step: { type: 'offer_plan', channel: 'email', template: 'plan_offer', max_terms: '6', min_term_cents: '2500' }, icon: 'bpmn-icon-business-rule-task' },
+    charge_costs: { label: 'Charge collection costs', bpmn: 'bpmn:ServiceTask', step: { type: 'charge_costs' }, icon: 'bpmn-icon-service-task' },
     escalate: { label: 'Hand over to a person', bpmn: 'bpmn:UserTask', step: { type: 'escalate', reason: 'needs a person' }, icon: 'bpmn-icon-user-task' },
     end: { label: 'End', bpmn: 'bpmn:EndEvent', step: { type: 'end', outcome: 'closed' }, icon: 'bpmn-icon-end-event-none' },
   };
@@ -170,6 +171,10 @@
     if (step.type === 'send' || step.type === 'offer_plan') {
       panel.append(field('channel', step.channel, set('channel'), CHANNELS));
       panel.append(field('template', step.template, set('template')));
+      if (step.type === 'send') {
+        panel.append(field('notice (the 14-day letter)', step.notice || '', set('notice'), ['', 'fourteen_day']));
+        panel.append(field('combine with the debtor\'s other cases', step.combine || '', set('combine'), ['', 'true', 'false']));
+      }
       const row = document.createElement('div');
       row.className = 'row';
       ['nl', 'en'].forEach((language) => {
@@ -188,7 +193,8 @@
       panel.append(field('min_term_cents', step.min_term_cents, set('min_term_cents')));
     }
     if (step.type === 'wait') {
-      panel.append(field('days', step.days, set('days')), field('hours', step.hours, set('hours')));
+      panel.append(field('days', step.days, set('days')), field('hours', step.hours, set('hours')),
+        field('business_days', step.business_days, set('business_days')));
       const until = step.until || {};
       const setUntil = (name) => (value) => {
         const moddle = state.modeler.get('moddle');
@@ -196,7 +202,7 @@
         next[name] = value === '' ? undefined : value;
         updateStep(element, step, { until: next.date ? next : undefined, days: undefined, hours: undefined });
       };
-      panel.append(field('until date', until.date || '', setUntil('date'), ['', 'due_date', 'issue_date']));
+      panel.append(field('until date', until.date || '', setUntil('date'), ['', 'due_date', 'issue_date', 'notice_term_end']));
       panel.append(field('offset_days', until.offset_days, setUntil('offset_days')));
       panel.append(field('wake_on (space-separated)', step.wake_on, set('wake_on')));
     }
@@ -236,6 +242,7 @@
     const modeling = state.modeler.get('modeling');
     const moddle = state.modeler.get('moddle');
     panel.append(field('title', bo.name, (value) => modeling.updateProperties(root, { name: value })));
+    renderContactRules(panel, root, bo);
     const heading = document.createElement('h4');
     heading.textContent = 'Signal routes';
     panel.append(heading);
@@ -264,6 +271,24 @@
         field('outcome / step', route ? route.outcome || route.step : '', (value) => change(route && route.action === 'goto' ? 'step' : 'outcome')(value)));
       panel.append(row);
     });
+  }
+
+  function renderContactRules(panel, root, bo) {
+    const modeling = state.modeler.get('modeling');
+    const moddle = state.modeler.get('moddle');
+    const rules = extension(bo, 'dunflow:Contact_rules');
+    panel.append(field('contact hours (SMS and calls Mon-Sat 08:00-21:00)', rules ? 'on' : 'off', (value) => {
+      const ext = bo.extensionElements || moddle.create('bpmn:ExtensionElements', { values: [] });
+      const kept = ext.values.filter((v) => v.$type !== 'dunflow:Contact_rules');
+      if (value === 'on') kept.push(moddle.create('dunflow:Contact_rules', {}));
+      modeling.updateModdleProperties(root, ext, { values: kept });
+      if (!bo.extensionElements) modeling.updateProperties(root, { extensionElements: ext });
+      renderProperties(null);
+    }, ['on', 'off']));
+    if (rules) {
+      panel.append(field('max contacts per week (all cases)', rules.max_per_week,
+        (value) => modeling.updateModdleProperties(root, rules, { max_per_week: value === '' ? undefined : value })));
+    }
   }
 
   async function preview(step, language) {

@@ -129,3 +129,23 @@ async def test_a_new_flow_is_started_in_the_designer(browser, live_api):
     assert flow.start == "send_email_1"
     assert (flow.steps["send_email_1"].channel, flow.steps["send_email_1"].template, flow.steps["send_email_1"].next) == (
         "email", "invoice", "closed")
+
+
+async def test_contact_hours_in_the_designer(browser, live_api):
+    base, key = live_api
+    browser.get(base + "/designer/")
+    wait_for(browser, "#api-key").send_keys(key)
+    browser.find_element(By.ID, "load-flows").click()
+    wait_for(browser, 'tr[data-flow="standard"] .open-flow').click()
+    wait_for(browser, '.djs-element[data-element-id="charge_costs"]')
+    # no problems: the 14-day notice, the costs step and the contact rules came through bpmn-js intact
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+
+    hours = Select(wait_for(browser, '#properties select[name^="contact hours"]'))
+    assert hours.first_selected_option.text == "on"  # the standard flow keeps texts and calls to daytime
+    hours.select_by_value("off")
+    WebDriverWait(browser, 15).until(lambda d: marked(d, "sms_invoice") and marked(d, "robo_call"))
+    assert "sms_invoice: a sms with no contact hours" in " ".join(problems(browser))
+    Select(wait_for(browser, '#properties select[name^="contact hours"]')).select_by_value("on")
+    WebDriverWait(browser, 15).until(lambda d: not marked(d, "sms_invoice") and d.find_element(
+        By.TAG_NAME, "body").get_attribute("data-problems") == "0")
