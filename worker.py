@@ -25,7 +25,7 @@ from dunflow.signal_outbox import redelivery_loop
 from dunflow.store import make_engine
 from dunflow.temporal import connect
 from dunflow.templates import TemplateCatalog
-from workflows.collection import CollectionWorkflow
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("dunflow.worker")
 
@@ -45,7 +45,7 @@ def build_worker(client: Client, settings: Settings, activities: CollectionActiv
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CollectionWorkflow],
+        workflows=WORKFLOWS,
         activities=activities.all(),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,

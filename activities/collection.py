@@ -24,6 +24,7 @@ from dunflow.interest import interest_so_far, rate_label
 from dunflow.metrics import MESSAGES_SENT, PROVIDER_SECONDS
 from dunflow.money import CollectionCosts, collection_costs, format_amount
 from dunflow.outbound import case_facts, emit, history_event
+from dunflow.plans import GRACE_DAYS, TermNotice
 from dunflow.portal import make_token, portal_secret
 from dunflow.settings import Settings
 from dunflow.store import Case, CaseEvent, CombinedSend, Invoice, Message, utcnow, workflow_id_for
@@ -198,9 +199,10 @@ class CollectionActivities:
         interest = interest_so_far(principal, invoice.due_on, on, request.debtor.type)
         money = lambda cents: format_amount(cents, invoice.currency, language)  # noqa: E731
         settings = self.settings
+        portal_link = self.portal_link(request)
         pay_link = settings.pay_url_template.format(
             invoice_number=invoice.number, case_id=request.case_id, amount_cents=request.amount_open_cents,
-        ) if settings.pay_url_template else self.portal_link(request)
+        ) if settings.pay_url_template else portal_link
         return {
             "debtor": request.debtor,
             "invoice": invoice,
@@ -212,6 +214,7 @@ class CollectionActivities:
                          "email": settings.creditor_email, "phone": settings.creditor_phone},
             "reference": invoice.number,
             "pay_link": pay_link,
+            "portal_link": portal_link,
             "collection_costs": money(self.costs(request.debtor.type, principal).total_cents),
             "other_invoices": self._other_open_invoices(request, money),
             "interest": money(interest.cents),
@@ -222,7 +225,15 @@ class CollectionActivities:
                  "first_term": money(plan.term_amounts_cents[0])}
                 for plan in request.plans
             ],
+            "term": self._term(request.term, money, language),
+            "grace_days": GRACE_DAYS,
         }
+
+    def _term(self, term: TermNotice | None, money, language: str) -> dict | None:
+        if term is None:
+            return None
+        return {"number": term.number, "of": term.of, "amount": money(term.amount_cents),
+                "due_date": self.templates.long_date(term.due_on, language)}
 
     def costs(self, debtor_type: str, principal_cents: int) -> CollectionCosts:
         settings = self.settings

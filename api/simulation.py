@@ -47,6 +47,7 @@ from dunflow.search_attributes import register_search_attributes
 from dunflow.settings import Settings
 from dunflow.templates import TemplateCatalog
 from workflows.collection import CollectionWorkflow
+from workflows.registry import WORKFLOWS
 
 Action = Literal["opened", "key_1", "pay", "dispute", "dispute_rejected", "promise"]
 HORIZON_DAYS = 120
@@ -160,7 +161,7 @@ class Simulator:
             env = await self._environment()
             channels = SimulatedChannels(self.settings)
             queue = f"simulation-{uuid.uuid4().hex}"
-            async with Worker(env.client, task_queue=queue, workflows=[CollectionWorkflow], activities=channels.all()):
+            async with Worker(env.client, task_queue=queue, workflows=WORKFLOWS, activities=channels.all()):
                 run = _Run(env, SCENARIOS[scenario])
                 case = await run.start(flow, queue, debtor_type, amount_cents, due_in_days, language, starts_on)
                 state = await run.drive()

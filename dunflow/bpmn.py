@@ -217,6 +217,8 @@ def flow_to_bpmn(flow: FlowDefinition) -> str:
         ET.SubElement(process, q(BPMN, "documentation")).text = flow.description
     signals = ET.SubElement(_extension(process), q(DUNFLOW, "signals"))
     for signal, route in flow.signals:
+        if route is None:
+            continue
         _fill(ET.SubElement(signals, q(DUNFLOW, "route"), signal=signal), route.model_dump(exclude_none=True))
     if flow.contact_rules is not None:
         _fill(ET.SubElement(_extension(process), q(DUNFLOW, "contact_rules")),

@@ -6,6 +6,7 @@ Pure functions of their inputs, so workflow code may use them deterministically.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -48,11 +49,13 @@ class FlowClock:
 
 # Dutch public holidays from the `holidays` package, with Liberation Day (5 May) every year as
 # the Algemene termijnenwet counts it. Good Friday is included too: a day less contact, never more.
-NL_HOLIDAYS = holidays.country_holidays("NL", categories=("public", "optional"), years=range(2015, 2061))
+@lru_cache(maxsize=None)
+def _holidays_of(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("NL", categories=("public", "optional"), years=year))
 
 
 def is_holiday(day: date) -> bool:
-    return day in NL_HOLIDAYS
+    return day in _holidays_of(day.year)  # any year: a flow may wait long, a test clock runs far
 
 
 def is_business_day(day: date) -> bool:

@@ -11,11 +11,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from dunflow.flow import ChannelEventKind, DebtorType, FlowDefinition
+from dunflow.plans import PlanState, TermNotice, TermSpec
 
 Language = Literal["nl", "en"]
 
 # Where a case stands. The last three are final.
-CaseStatus = Literal["active", "paused", "disputed", "promised", "escalated", "paid", "cancelled", "closed"]
+CaseStatus = Literal[
+    "active", "paused", "disputed", "promised", "escalated", "in_plan", "paid", "cancelled", "closed"]
 FINAL_STATUSES = ("paid", "cancelled", "closed")
 
 
@@ -140,6 +142,7 @@ class CaseState(BaseModel):
     dispute: str | None = None
     promise: PromiseToPay | None = None
     escalation_reason: str | None = None
+    plan: PlanState | None = None  # the installment plan the case runs or ran last
     messages: list[SentMessage] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
 
@@ -165,6 +168,7 @@ class SendRequest(BaseModel):
     on: date | None = None  # the flow date of sending: interest and terms are stated as of this day
     at: datetime | None = None  # the flow time of sending: counts toward the weekly maximum of contacts
     combine: bool = False  # the first case of the debtor to send this today sends for all their open cases
+    term: TermNotice | None = None  # the plan term a plan reminder is about
 
 
 class SendResult(BaseModel):
@@ -173,6 +177,19 @@ class SendResult(BaseModel):
     provider: str
     detail: str = ""
     notice_template: bool = False  # the template is marked as the 14-day notice
+
+
+class PlanInput(BaseModel):
+    """What the plan workflow needs: its terms, whom to remind, and the case's clock."""
+
+    plan_id: str
+    case_id: str
+    debtor: DebtorInfo
+    invoice: InvoiceInfo
+    terms: list[TermSpec]
+    reminder_channel: Literal["email", "sms"] | None  # None: the debtor can be reached by neither
+    clock_origin: datetime  # the case's flow clock, so a date means the same moment to both
+    day_seconds: float | None = None
 
 
 class ContactRequest(BaseModel):

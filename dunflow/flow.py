@@ -183,6 +183,7 @@ class SignalRoutes(_Strict):
     dispute_rejected: Route
     promise_to_pay: Route
     broken_promise: Route
+    broken_plan: Route | None = None  # an installment plan broken; none: as a broken promise
 
 
 # --- contact rules -------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def successors(step: Step) -> Iterator[str]:
 
 def _route_targets(flow: FlowDefinition) -> Iterator[tuple[str, str]]:
     for event, route in flow.signals:
-        if route.step:
+        if route is not None and route.step:
             yield f"signals.{event}", route.step
 
 

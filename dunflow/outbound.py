@@ -92,6 +92,10 @@ def history_event(kind: str, detail: str) -> tuple[str, dict] | None:
         return "case.escalated", {"reason": detail}
     if kind == "dispute_opened":
         return "case.disputed", {"reason": detail}
+    if kind == "plan_accepted":
+        return "plan.accepted", {"plan": detail}
+    if kind == "plan_broken":
+        return "plan.broken", {"plan_id": detail}
     return None
 
 

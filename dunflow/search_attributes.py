@@ -14,8 +14,10 @@ FLOW_VERSION = SearchAttributeKey.for_int("FlowVersion")
 DEBTOR_ID = SearchAttributeKey.for_keyword("DebtorId")
 INVOICE_NUMBER = SearchAttributeKey.for_keyword("InvoiceNumber")
 AMOUNT_OPEN_CENTS = SearchAttributeKey.for_int("AmountOpenCents")
+PLAN_STATUS = SearchAttributeKey.for_keyword("PlanStatus")  # set once a case has had a plan
 
-ALL_KEYS = (CASE_STATUS, CURRENT_STEP, FLOW_NAME, FLOW_VERSION, DEBTOR_ID, INVOICE_NUMBER, AMOUNT_OPEN_CENTS)
+ALL_KEYS = (CASE_STATUS, CURRENT_STEP, FLOW_NAME, FLOW_VERSION, DEBTOR_ID, INVOICE_NUMBER, AMOUNT_OPEN_CENTS,
+            PLAN_STATUS)
 
 
 def dev_server_flags() -> list[str]:
@@ -29,9 +31,10 @@ def dev_server_flags() -> list[str]:
 
 def case_search_attributes(
     *, status: str, step: str, amount_open_cents: int, flow_name: str, flow_version: int,
-    debtor_id: str, invoice_number: str,
+    debtor_id: str, invoice_number: str, plan_status: str | None = None,
 ) -> list[SearchAttributeUpdate]:
-    return [
+    plan = [PLAN_STATUS.value_set(plan_status)] if plan_status is not None else []
+    return plan + [
         CASE_STATUS.value_set(status),
         CURRENT_STEP.value_set(step),
         AMOUNT_OPEN_CENTS.value_set(amount_open_cents),

@@ -7,6 +7,7 @@ applied between steps and whenever the case is waiting (a wait wakes for every s
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from dunflow.calendar import FlowClock, add_business_days, local_time, next_contact_moment, notice_term_ends
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         NextAction,
         OperatorAction,
         PaymentReceived,
+        PlanInput,
         PlanProposal,
         ProgressReport,
         PromiseToPay,
@@ -55,6 +57,20 @@ with workflow.unsafe.imports_passed_through():
     )
     from dunflow.interest import interest_so_far
     from dunflow.money import collection_costs, format_amount, split_into_terms
+    from dunflow.plans import (
+        PLAN_STEP,
+        PlanEvent,
+        PlanPaid,
+        PlanRequest,
+        PlanState,
+        TermSpec,
+        monthly_terms,
+        plan_offer,
+        plan_state,
+        term_counts,
+        term_problems,
+        with_payments,
+    )
     from dunflow.search_attributes import case_search_attributes
 
 SEND_TIMEOUT = timedelta(seconds=60)
@@ -68,6 +84,8 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interv
 
 # Inbox events that are not flow signal routes but operator actions.
 OPERATOR_EVENTS = ("operator_pause", "operator_resume", "operator_cancel")
+PLAN_ACCEPTED = "plan_accepted"  # inbox event: a plan request waits in `_plan_requests`
+PAYMENT_EVENTS = ("full_payment", "partial_payment")
 STAY = "__stay__"  # returned by the inbox while waiting: keep waiting where we are
 RESUMED = "__resumed__"  # returned for an escalated case an operator resumed
 
@@ -120,6 +138,13 @@ class CollectionWorkflow:
         self._notice: Notice | None = None  # the 14-day notice, once sent
         self._costs = 0  # collection costs charged
         self._deferred: str | None = None  # why and until when the current send waits (contact rules)
+        self._plan: PlanState | None = None  # the installment plan running, or the last one
+        self._plan_requests: list[PlanRequest] = []
+        self._plan_ids: set[str] = set()
+        self._plan_missed: set[int] = set()  # terms of the running plan that passed their day unpaid
+        self._plan_news = False  # the plan workflow told something that should reach the timeline
+        self._paid_before_plan = 0
+        self._plans_started = 0
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -384,8 +409,7 @@ class CollectionWorkflow:
     async def _offer_plan(self, step_id: str, step: OfferPlanStep) -> None:
         plans = [
             PlanProposal(terms=terms, term_amounts_cents=split_into_terms(self._amount_open, terms))
-            for terms in range(2, step.max_terms + 1)
-            if self._amount_open // terms >= step.min_term_cents
+            for terms in term_counts(step, self._amount_open)
         ]
         if not plans:
             self._note("plan_not_offered", step_id, "amount open too small for the minimum term amount")
@@ -414,6 +438,126 @@ class CollectionWorkflow:
         finally:
             self._escalation = None
 
+    # --- installment plans -------------------------------------------------------------------
+
+    async def _run_plans(self, following: str | None) -> str | None:
+        """Run the plan asked for; returns where the case goes once the plan is over (None: ended)."""
+        request = self._plan_requests.pop(0)
+        terms = self._plan_terms(request)
+        if terms is None:
+            return following
+        return await self._follow_plan(request, terms, following)
+
+    def _plan_terms(self, request: PlanRequest) -> list[TermSpec] | None:
+        """The terms of a requested plan, checked against the amount open now; None (noted) if refused."""
+        today = self._clock.today(workflow.now())
+        terms = request.terms
+        if request.term_count is not None:
+            offered = term_counts(plan_offer(self._flow), self._amount_open)
+            if request.term_count not in offered:
+                choice = f"{offered[0]} to {offered[-1]} terms" if offered else "no plan"
+                self._refuse_plan(request, f"{request.term_count} terms are not offered; this amount allows {choice}")
+                return None
+            terms = monthly_terms(self._amount_open, request.term_count, today)
+        problems = term_problems(terms, self._amount_open, today)
+        if problems:
+            self._refuse_plan(request, "; ".join(f"{where}: {problem}" for where, problem in problems))
+            return None
+        return terms
+
+    def _refuse_plan(self, request: PlanRequest, why: str) -> None:
+        self._note("plan_refused", detail=f"{request.plan_id} ({request.source}): {why}")
+
+    async def _follow_plan(self, request: PlanRequest, terms: list[TermSpec], following: str | None) -> str | None:
+        handle = await self._start_plan(request, terms)
+        forwarded = 0
+        while True:
+            paid = self._amount_paid - self._paid_before_plan
+            if paid != forwarded:
+                forwarded = paid
+                self._update_plan()
+                if not handle.done():
+                    await handle.signal("paid", PlanPaid(paid_cents=paid))
+            if paid >= self._plan.total_cents:
+                await self._end_plan(handle, "completed")
+                self._finish("paid")
+                return None
+            if handle.done():
+                await self._end_plan(handle, "broken")
+                return await self._follow_route("broken_plan", following)
+            if not self._inbox:
+                await self._block_in_plan(handle, forwarded)
+                continue
+            event = self._inbox.pop(0)
+            if event in PAYMENT_EVENTS:
+                continue  # paid toward the plan: forwarded above
+            if event == PLAN_ACCEPTED:
+                replacement = self._plan_requests.pop(0)
+                replacement_terms = self._plan_terms(replacement)
+                if replacement_terms is not None:
+                    await self._end_plan(handle, "replaced")
+                    return await self._follow_plan(replacement, replacement_terms, following)
+            elif event == "operator_cancel":
+                await self._end_plan(handle, "stopped")
+                self._finish("cancelled")
+                return None
+            elif event == "dispute_opened" or (event not in OPERATOR_EVENTS
+                                               and getattr(self._flow.signals, event).action == "end"):
+                await self._end_plan(handle, "stopped")
+                return await self._follow_route(event, following)
+            else:
+                self._note("noted_during_plan", detail=event)
+
+    async def _start_plan(self, request: PlanRequest, terms: list[TermSpec]):
+        self._plan = plan_state(request, terms, self._case.invoice.currency, workflow.now())
+        self._plan_missed, self._paid_before_plan = set(), self._amount_paid
+        self._plans_started += 1
+        self._status = "in_plan"
+        schedule = ", ".join(f"{format_amount(t.amount_cents, self._plan.currency, 'en')} on {t.due_on.isoformat()}"
+                             for t in terms)
+        self._note("plan_accepted", detail=f"{request.plan_id} ({request.source}{', by ' + request.by if request.by else ''}):"
+                                           f" {len(terms)} terms: {schedule}")
+        self._next_action = NextAction(step=self._step, description="installment plan: first term",
+                                       at=self._clock.at_date(terms[0].due_on))
+        self._publish()
+        debtor = self._case.debtor
+        plan_input = PlanInput(
+            plan_id=request.plan_id, case_id=self._case.case_id, debtor=debtor, invoice=self._case.invoice,
+            terms=terms, reminder_channel="email" if debtor.email else "sms" if debtor.phone else None,
+            clock_origin=self._clock.origin, day_seconds=self._case.day_seconds,
+        )
+        return await workflow.start_child_workflow(
+            "InstallmentPlanWorkflow", plan_input, result_type=str,
+            id=f"{workflow.info().workflow_id}-plan-{self._plans_started}",
+            parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+        )
+
+    async def _block_in_plan(self, handle, forwarded: int) -> None:
+        self._plan_news = False
+        await self._record()
+        await workflow.wait_condition(lambda: bool(self._inbox) or handle.done() or self._plan_news
+                                      or self._amount_paid - self._paid_before_plan != forwarded)
+
+    async def _end_plan(self, handle, status: str) -> None:
+        if not handle.done():
+            handle.cancel()
+        try:
+            await handle
+        except (ChildWorkflowError, asyncio.CancelledError):
+            pass  # a plan stopped from here
+        self._plan = self._plan.model_copy(update={"status": status})
+        self._status = "active"
+        self._note(f"plan_{status}", detail=self._plan.plan_id)
+        self._publish()
+
+    def _update_plan(self) -> None:
+        self._plan = with_payments(self._plan, self._amount_paid - self._paid_before_plan, self._plan_missed)
+        open_terms = [term for term in self._plan.terms if term.status != "paid"]
+        self._next_action = NextAction(
+            step=self._step, description=f"installment plan: term {open_terms[0].number} of {len(self._plan.terms)}",
+            at=self._clock.at_date(open_terms[0].due_on)) if open_terms else None
+        self._publish()
+
     # --- signals: the inbox ------------------------------------------------------------------
 
     async def _apply_inbox(self, following: str | None, resumable: bool = False) -> str | None:
@@ -429,12 +573,14 @@ class CollectionWorkflow:
                 self._note("ignored", detail="resume: case was not paused")
             elif event == "operator_pause":
                 following = await self._pause("operator", following)
+            elif event == PLAN_ACCEPTED:
+                following = await self._run_plans(following)
             else:
                 following = await self._follow_route(event, following)
         return None if self._outcome is not None else following
 
     async def _follow_route(self, event: str, following: str | None) -> str | None:
-        route: Route = getattr(self._flow.signals, event)
+        route: Route = getattr(self._flow.signals, event) or self._flow.signals.broken_promise  # broken_plan is optional
         if route.action == "end":
             self._finish(route.outcome)
             return None
@@ -478,6 +624,13 @@ class CollectionWorkflow:
                 return resumed
             elif event == "dispute_opened" and reason != "dispute":
                 return await self._follow_route(event, following)
+            elif event == PLAN_ACCEPTED and reason == "dispute":
+                self._refuse_plan(self._plan_requests.pop(0), "the case is disputed")
+            elif event == PLAN_ACCEPTED:  # the pause ends; the plan runs once it has
+                self._promise, self._status = None, "active"
+                self._note("resumed", detail="a payment plan was agreed")
+                self._inbox.insert(0, PLAN_ACCEPTED)
+                return following
             elif event not in OPERATOR_EVENTS and getattr(self._flow.signals, event).action == "end":
                 await self._follow_route(event, following)
             else:
@@ -569,6 +722,24 @@ class CollectionWorkflow:
             self._woken = self._woken or event.kind in self._wake_kinds
 
     @workflow.signal
+    def accept_plan(self, request: PlanRequest) -> None:
+        if request.plan_id in self._plan_ids or self._outcome is not None:
+            return  # the same request again (a double click, a redelivery)
+        self._plan_ids.add(request.plan_id)
+        self._plan_requests.append(request)
+        self._inbox.append(PLAN_ACCEPTED)
+
+    @workflow.signal
+    def plan_event(self, event: PlanEvent) -> None:
+        if self._plan is None or event.plan_id != self._plan.plan_id or self._plan.status != "active":
+            return
+        if event.kind == "plan_term_missed":
+            self._plan_missed.add(event.term)
+            self._update_plan()
+        self._note(event.kind, PLAN_STEP, f"term {event.term}: {event.detail}")
+        self._plan_news = True
+
+    @workflow.signal
     def pause(self, action: OperatorAction) -> None:
         self._operator("operator_pause", action)
 
@@ -627,6 +798,7 @@ class CollectionWorkflow:
             dispute=self._dispute,
             promise=self._promise,
             escalation_reason=self._escalation,
+            plan=self._plan,
             messages=list(self._messages),
             history=list(self._history),
         )
@@ -654,6 +826,7 @@ class CollectionWorkflow:
             status=self._status, step=self._step, amount_open_cents=self._amount_open,
             flow_name=self._flow.name, flow_version=self._case.flow_version,
             debtor_id=self._case.debtor.id, invoice_number=self._case.invoice.number,
+            plan_status=self._plan.status if self._plan is not None else None,
         ))
         amount = format_amount(self._amount_open, self._case.invoice.currency, "en")
         summary = f"{self._status} at {self._step}, {amount} open"

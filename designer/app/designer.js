@@ -26,7 +26,7 @@
     ],
   };
   const SIGNALS = ['full_payment', 'partial_payment', 'dispute_opened', 'dispute_upheld', 'dispute_rejected',
-    'promise_to_pay', 'broken_promise'];
+    'promise_to_pay', 'broken_promise', 'broken_plan'];
   const CHANNELS = ['email', 'sms', 'call', 'letter'];
   // Palette entries: what each creates.
   const KINDS = {

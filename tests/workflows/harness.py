@@ -30,6 +30,7 @@ from dunflow.settings import Settings
 from dunflow.store import Message
 from dunflow.templates import TemplateCatalog
 from workflows.collection import CollectionWorkflow
+from workflows.registry import WORKFLOWS
 
 
 def plain_monday(day: date) -> bool:
@@ -88,6 +89,26 @@ class FlowHarness:
     async def advance(self, days: float = 0, hours: float = 0) -> None:
         await self.env.sleep(timedelta(days=days, hours=hours))
 
+    def plan_handle(self, handle: WorkflowHandle, number: int = 1) -> WorkflowHandle:
+        """The case's `number`th plan workflow, kept so it is stopped and replayed like the case."""
+        plan_id = f"{handle.id}-plan-{number}"
+        known = next((known for known in self.handles if known.id == plan_id), None)
+        if known is None:
+            known = self.env.client.get_workflow_handle(plan_id)
+            self.handles.append(known)
+        return known
+
+    async def add_plans(self) -> None:
+        """Every plan workflow the cases started, so none is left running (it would hold the
+        test server's clock) and each is replayed too."""
+        for case in [handle for handle in self.handles if "-plan-" not in handle.id]:
+            for number in range(1, 100):
+                try:
+                    await self.env.client.get_workflow_handle(f"{case.id}-plan-{number}").describe()
+                except RPCError:
+                    break
+                self.plan_handle(case, number)
+
     async def state(self, handle: WorkflowHandle) -> CaseState:
         return await handle.query(CollectionWorkflow.state)
 
@@ -128,12 +149,13 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, nam
     )
     harness = FlowHarness(env=env, engine=engine, settings=settings)
     with ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(env.client, task_queue=settings.task_queue, workflows=[CollectionWorkflow],
+        async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
                           activities=activities.all(), activity_executor=executor,
                           max_concurrent_activities=8):
             try:
                 yield harness
             finally:
+                await harness.add_plans()
                 for handle in harness.handles:  # leave nothing running for the next test
                     try:
                         await handle.terminate("test finished")
@@ -147,7 +169,7 @@ async def flow_harness(env: WorkflowEnvironment, engine, settings: Settings, nam
 
 async def replay_all(env: WorkflowEnvironment, histories: list[WorkflowHistory]) -> None:
     """Every history a test produced replays against the workflow code: proof it is deterministic."""
-    replayer = Replayer(workflows=[CollectionWorkflow], data_converter=env.client.data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=env.client.data_converter)
     for history in histories:
         await replayer.replay_workflow(history)
 

@@ -30,10 +30,10 @@ def consumer_interest(principal_cents: int, days: int, on) -> int:
 
 async def test_interest_runs_from_the_day_after_due_in_the_state_and_the_letter(flows):
     case = await flows.start_case(amount_cents=24_500, due_in_days=14)  # the letter goes out on day 29
+    due = await flows.today() + timedelta(days=14)
     await flows.advance(days=50)
     today = await flows.today()
-    assert rate_on("consumer", today - timedelta(days=36)) == rate_on("consumer", today), "a rate changed meanwhile"
-    due = today - timedelta(days=36)
+    assert rate_on("consumer", due) == rate_on("consumer", today), "a rate changed meanwhile"
     state = await flows.state(case)  # as of its last step, the escalation after the letter's term
     assert state.interest_on > due + timedelta(days=30)
     assert state.interest_cents == consumer_interest(24_500, (state.interest_on - due).days, today) > 0

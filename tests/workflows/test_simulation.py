@@ -118,7 +118,7 @@ async def test_presses_1_in_the_call(simulator):
     assert lines(timeline)[-7:] == [
         "28 call_sent robo_call",
         "28 debtor_key_1 robo_call", "28 channel_key_pressed robo_call",
-        "28 branch check_call_key -> offer_plan", "28 email_sent offer_plan", "28 plan_offered offer_plan",
+        "28 branch check_call_key -> offer_plan", "28 sms_sent offer_plan", "28 plan_offered offer_plan",
         "35 escalated escalate_plan_not_accepted",
     ]
 

@@ -168,9 +168,9 @@ async def test_robo_call_key_1_offers_a_plan(flows):
     assert flows.sent_steps(case) == NOT_OPENED_UNTIL_CALL
     await flows.channel_event(case, "robo_call", "key_pressed", key="1")
     await flows.advance(hours=1)
-    assert flows.sent_steps(case) == NOT_OPENED_UNTIL_CALL + ["email:offer_plan"]
+    assert flows.sent_steps(case) == NOT_OPENED_UNTIL_CALL + ["sms:offer_plan"]
     offer = flows.messages(case)[-1]
-    assert "€ 100,00" in offer.body  # 3 terms of 100.00 are among the plans offered
+    assert "2 tot 6 maandelijkse termijnen" in offer.body  # € 300: at least € 25 a term
     await flows.advance(days=8)
     state = await flows.state(case)
     assert (state.status, state.current_step) == ("escalated", "escalate_plan_not_accepted")
@@ -222,7 +222,7 @@ async def test_operator_pause_and_resume(flows):
 async def test_invoice_already_overdue_skips_the_pre_due_reminder(flows):
     case = await flows.start_case(issued_days_ago=19, due_in_days=-5)
     await flows.advance(days=3)
-    assert flows.sent_steps(case) == ["email:send_invoice", "sms:sms_invoice", "email:reminder_1"]
+    assert flows.sent_steps(case) == ["email:send_invoice", "sms:sms_invoice", "email:reminder_1"], (await flows.state(case)).history
 
 
 async def test_debtor_without_phone_gets_no_sms_and_the_skip_is_noted(flows):
