@@ -10,7 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 
 from api.errors import install_error_handlers
-from api.routes import bulk, cases, codec, debtors, flows, health, messages, outbox, statements, subscribers, webhooks
+from api.routes import (
+    bulk, cases, codec, debtors, flows, health, messages, outbox, plans, statements, subscribers, webhooks,
+)
 from api.routes.designer import mount_designer
 from api.routes.portal import install_portal
 from api.simulation import Simulator
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(bulk.router)
     app.include_router(cases.router)
+    app.include_router(plans.router)
     app.include_router(messages.router)
     app.include_router(outbox.router)
     app.include_router(statements.router)

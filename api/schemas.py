@@ -83,6 +83,27 @@ class PromiseIn(_Body):
     amount_cents: StrictInt = Field(gt=0, le=MAX_AMOUNT_CENTS)
 
 
+class PlanTermIn(_Body):
+    due_on: date
+    amount_cents: StrictInt = Field(gt=0, le=MAX_AMOUNT_CENTS)
+
+
+class PlanIn(_Body):
+    """A plan for the amount open: its terms, or a number of monthly terms the flow allows."""
+
+    plan_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                description="your id for this plan: the same id again changes nothing")
+    terms: list[PlanTermIn] | None = Field(default=None, min_length=1, max_length=36)
+    term_count: int | None = Field(default=None, ge=2, le=36)
+    by: str = Field(default="operator", min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _terms_or_count(self) -> "PlanIn":
+        if (self.terms is None) == (self.term_count is None):
+            raise ValueError("give either `terms` or `term_count`")
+        return self
+
+
 class OperatorActionIn(_Body):
     by: str = Field(default="operator", min_length=1, max_length=100)
     note: str = Field(default="", max_length=1000)

@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from dunflow.case import DisputeOpened, DisputeResolved, PaymentReceived, PromiseToPay
+from dunflow.plans import PlanRequest
 from dunflow.metrics import SIGNALS_RECEIVED
 from dunflow.store import PendingSignal, release, utcnow, workflow_id_for
 
@@ -24,6 +25,7 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     "dispute_opened": DisputeOpened,
     "dispute_resolved": DisputeResolved,
     "promise_to_pay": PromiseToPay,
+    "accept_plan": PlanRequest,
 }
 REDELIVERY_INTERVAL_SECONDS = 5.0
 RPC_TIMEOUT = timedelta(seconds=5)

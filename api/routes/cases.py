@@ -51,7 +51,7 @@ async def create_case(body: CaseIn, response: Response, session: SessionDep, cli
 @router.get("/{case_id}", dependencies=READ)
 async def get_case(case_id: str, session: SessionDep, client: TemporalDep) -> dict:
     """The case: where its flow stands (from Temporal), its messages and events (from the store)."""
-    case = _case_or_404(session, case_id)
+    case = case_or_404(session, case_id)
     state, state_error = None, None
     if case.workflow_started:
         try:
@@ -75,7 +75,7 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
                        client: LazyTemporalDep) -> dict:
     """Record a payment (unique by payment_id) and signal it to the case. A repeat changes nothing.
     While Temporal is unreachable the payment is stored and answered `queued`; it is sent later."""
-    case = await asyncio.to_thread(_case_or_404, session, case_id)  # the loop serves others meanwhile
+    case = await asyncio.to_thread(case_or_404, session, case_id)  # the loop serves others meanwhile
     status_now = await record_payment(session, client, case, body)
     if status_now == "duplicate":
         response.status_code = status.HTTP_200_OK
@@ -85,7 +85,7 @@ async def post_payment(case_id: str, body: PaymentIn, response: Response, sessio
 @router.post("/{case_id}/disputes", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, client: LazyTemporalDep) -> dict:
     """The debtor disputes the invoice: the flow pauses (per the flow's route) until resolved."""
-    case = _case_or_404(session, case_id)
+    case = case_or_404(session, case_id)
     state = await open_state_unless_away(client, case)
     if state is not None and state.status == "disputed":
         raise ApiError(409, f"case {case_id} already has an open dispute: {state.dispute}")
@@ -96,7 +96,7 @@ async def open_dispute(case_id: str, body: DisputeIn, session: SessionDep, clien
 async def resolve_dispute(case_id: str, body: DisputeResolutionIn, session: SessionDep,
                           client: LazyTemporalDep) -> dict:
     """Close the open dispute: `upheld` (the debtor is right) or `rejected` (collection goes on)."""
-    case = _case_or_404(session, case_id)
+    case = case_or_404(session, case_id)
     state = await open_state_unless_away(client, case)
     if state is not None and state.status != "disputed":
         raise ApiError(409, f"case {case_id} has no open dispute (status {state.status})")
@@ -108,7 +108,7 @@ async def promise_to_pay(case_id: str, body: PromiseIn, session: SessionDep, cli
     """The debtor promises to pay an amount by a date: the flow pauses until then."""
     if body.promised_on < date.today():
         raise ApiError(422, f"promised_on {body.promised_on} is in the past", where="promised_on")
-    case = _case_or_404(session, case_id)
+    case = case_or_404(session, case_id)
     state = await open_state_unless_away(client, case)
     open_cents = state.amount_open_cents if state is not None else case.amount_open_cents
     if body.amount_cents > open_cents:
@@ -141,7 +141,7 @@ async def cancel_case(case_id: str, session: SessionDep, client: TemporalDep, bo
 @router.post("/{case_id}/channel-events", status_code=status.HTTP_202_ACCEPTED, dependencies=SIGNALS_WRITE)
 async def channel_event(case_id: str, body: ChannelEventIn, session: SessionDep, client: TemporalDep) -> dict:
     """Report what happened to a message the case sent (delivered, opened, a key pressed, ...)."""
-    case = _case_or_404(session, case_id)
+    case = case_or_404(session, case_id)
     message = session.get(Message, body.message_id)
     if message is None or message.case_id != case_id:
         raise ApiError(404, f"case {case_id} has no message {body.message_id}", where="message_id")
@@ -179,7 +179,7 @@ def _case_summary(case: Case) -> dict:
     }
 
 
-def _case_or_404(session: Session, case_id: str) -> Case:
+def case_or_404(session: Session, case_id: str) -> Case:
     """The case, with the session released: the caller may await Temporal next."""
     case = session.get(Case, case_id)
     if case is None:
@@ -190,7 +190,7 @@ def _case_or_404(session: Session, case_id: str) -> Case:
 
 async def _operator_action(session: Session, client: Client, case_id: str, signal, body: OperatorActionIn | None,
                            allowed: tuple[str, ...] | None, what: str) -> dict:
-    handle = await open_handle(client, _case_or_404(session, case_id))
+    handle = await open_handle(client, case_or_404(session, case_id))
     if allowed is not None:
         state = await open_state(handle, case_id)
         if state.status not in allowed:
