@@ -26,19 +26,22 @@ from api.invoice_pdf import invoice_pdf
 from api.payments import MolliePaymentProvider, ProviderUnavailable, payment_provider
 from api.portal_text import DISPUTE_REASONS, LANGUAGES, TEXT
 from api.schemas import PaymentIn
-from api.signalling import queue_and_send, record_payment
+from api.plans import offered_counts, plan_today, send_plan
+from api.signalling import QUICK, queue_and_send, record_payment, workflow_handle
 from dunflow.calendar import AMSTERDAM
 from dunflow.case import FINAL_STATUSES, DisputeOpened, PromiseToPay
 from dunflow.money import format_amount
+from dunflow.plans import PlanRequest, monthly_terms
 from dunflow.portal import PortalLink, PortalLinkError, portal_secret, read_token, sign
 from dunflow.settings import Settings
 from dunflow.store import Case, Debtor, Invoice, Message, PendingSignal, release, utcnow
 from dunflow.templates import TemplateCatalog
+from workflows.collection import CollectionWorkflow
 
 log = logging.getLogger("dunflow.portal")
 router = APIRouter(include_in_schema=False)
 PROMISE_MAX_DAYS = 30  # the furthest date a debtor may promise to pay by, from today
-DONE = ("promise", "dispute", "paid", "failed", "returned")
+DONE = ("promise", "dispute", "plan", "paid", "failed", "returned")
 
 
 class PortalDenied(Exception):
@@ -107,12 +110,13 @@ async def tracked_link(visit: VisitDep, session: SessionDep, client: LazyTempora
 
 
 @router.get("/portal/{token}")
-def portal_page(visit: VisitDep, request: Request, session: SessionDep) -> HTMLResponse:
+async def portal_page(visit: VisitDep, request: Request, session: SessionDep, client: LazyTemporalDep) -> HTMLResponse:
     language = _language(request.query_params.get("lang"), visit.debtor.language)
     done = request.query_params.get("done")
     today = datetime.now(AMSTERDAM).date()
+    invoices = await _open_invoices(session, client, visit, language, look_up_plans=done == "plan")
     return _page(visit.settings, "page.html.j2", language, base=visit.base, debtor=visit.debtor,
-                 invoices=_open_invoices(session, visit, language), done=done if done in DONE else None,
+                 invoices=invoices, done=done if done in DONE else None,
                  request_id=uuid.uuid4().hex, reasons=DISPUTE_REASONS, other_lang="en" if language == "nl" else "nl",
                  promise_min=(today + timedelta(days=1)).isoformat(),
                  promise_max=(today + timedelta(days=PROMISE_MAX_DAYS)).isoformat())
@@ -163,6 +167,24 @@ async def dispute(visit: VisitDep, request: Request, session: SessionDep, client
         await _signal_once(session, client, visit.case, f"portal:{_request_id(form)}", "dispute_opened",
                            DisputeOpened(reason=text))
     return _back(visit, language, "dispute")
+
+
+@router.post("/portal/{token}/plan")
+async def plan(visit: VisitDep, request: Request, session: SessionDep, client: LazyTemporalDep) -> Response:
+    """The debtor chooses one of the plans the flow offers for an invoice."""
+    form = await _form(request)
+    language = _language(form.get("lang"), visit.debtor.language)
+    case = _debtors_case(session, visit, form.get("invoice_number", ""))
+    offered = offered_counts(session, case, case.amount_open_cents) if case.status != "disputed" else []
+    count = form.get("term_count", "")
+    if not count.isdigit() or int(count) not in offered:
+        raise ApiError(422, f"term_count must be one of {', '.join(map(str, offered)) or 'none (no plan is offered)'}",
+                       where="term_count")
+    request_id = _request_id(form)
+    release(session)
+    await send_plan(session, client, case, PlanRequest(plan_id=f"portal:{request_id}", source="portal",
+                                                       term_count=int(count)))
+    return _back(visit, language, "plan")
 
 
 @router.post("/portal/{token}/pay")
@@ -270,14 +292,43 @@ def _open_cases(session: Session, debtor_id: str) -> list[Case]:
     return list(session.exec(query.order_by(Case.created_at)))
 
 
-def _open_invoices(session: Session, visit: Visit, language: str) -> list[dict]:
+async def _open_invoices(session: Session, client, visit: Visit, language: str, look_up_plans: bool) -> list[dict]:
+    """The debtor's open invoices, each with its running plan or the plans it may choose."""
     catalog = TemplateCatalog(visit.settings.templates_dir)
+    money = lambda cents, case: format_amount(cents, case.currency, language)  # noqa: E731
     rows = []
     for case in _open_cases(session, visit.debtor.id):
         invoice = session.get(Invoice, case.invoice_number)
-        rows.append({"number": invoice.number, "due_date": catalog.long_date(invoice.due_on, language),
-                     "amount_open": format_amount(case.amount_open_cents, case.currency, language)})
-    return rows
+        row = {"number": invoice.number, "due_date": catalog.long_date(invoice.due_on, language),
+               "amount_open": money(case.amount_open_cents, case), "plan": None, "plan_options": []}
+        if case.status != "disputed":
+            row["plan_options"] = [
+                {"count": count, "terms": [{"amount": money(term.amount_cents, case),
+                                            "due_date": catalog.long_date(term.due_on, language)}
+                                           for term in monthly_terms(case.amount_open_cents, count, plan_today())]}
+                for count in offered_counts(session, case, case.amount_open_cents)
+            ]
+        rows.append((case, row))
+    release(session)
+    for case, row in rows:
+        if case.status == "in_plan" or look_up_plans:
+            row["plan"] = await _running_plan(client, case, catalog, language)
+    return [row for _, row in rows]
+
+
+async def _running_plan(client, case: Case, catalog: TemplateCatalog, language: str) -> list[dict] | None:
+    """The terms of the case's running plan, as the case itself knows them; None if it has none
+    (or Temporal cannot be asked: the page then offers what it can)."""
+    try:
+        state = await workflow_handle(client, case).query(CollectionWorkflow.state, rpc_timeout=QUICK)
+    except Exception:
+        log.warning("plan of case %s could not be asked", case.id, exc_info=True)
+        return None
+    if state.plan is None or state.plan.status != "active":
+        return None
+    return [{"number": term.number, "due_date": catalog.long_date(term.due_on, language),
+             "amount": format_amount(term.amount_cents, case.currency, language), "status": term.status}
+            for term in state.plan.terms]
 
 
 def _debtors_case(session: Session, visit: Visit, number: str) -> Case:

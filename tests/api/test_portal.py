@@ -124,6 +124,35 @@ async def test_a_dispute_from_the_portal_pauses_the_case(api):
     assert bad.status_code == 422
 
 
+async def test_a_plan_chosen_in_the_portal_runs_once_and_shows_its_terms(api):
+    case_id = await open_case(api)
+    token = token_for(api, case_id)
+    page = (await api.get(f"/portal/{token}")).text
+    assert [int(n) for n in re.findall(r'name="term_count" value="(\d+)"', page)] == [2, 3, 4, 5, 6]
+    assert page.count("€ 122,50") == 2  # the two terms of the shortest plan
+    fields = form_fields(page, f"/portal/{token}/plan") | {"term_count": "3"}
+    for _ in range(2):  # a double click
+        sent = await api.post(f"/portal/{token}/plan", data=fields, headers=FORM)
+        assert sent.status_code == 303 and "done=plan" in sent.headers["location"]
+
+    async def in_plan():
+        state = await state_of(api, case_id)
+        return state if state["status"] == "in_plan" else None
+
+    state = await eventually(in_plan)
+    assert ([term["amount_cents"] for term in state["plan"]["terms"]], state["plan"]["source"]) == (
+        [8_167, 8_167, 8_166], "portal")
+    with Session(api.app.state.engine) as session:
+        assert len(session.exec(select(PendingSignal).where(PendingSignal.signal == "accept_plan")).all()) == 1
+    confirmed = (await api.get(f"/portal/{token}", params={"done": "plan"})).text
+    assert "betalingsregeling is vastgelegd" in confirmed and "Uw betalingsregeling" in confirmed
+    assert confirmed.count("€ 81,67") == 2 and 'name="term_count"' not in confirmed
+
+    refused = await api.post(f"/portal/{token}/plan", data=fields | {"term_count": "9", "request_id": "c" * 32},
+                             headers=FORM)
+    assert refused.status_code == 422 and refused.json()["problems"][0]["where"] == "term_count"
+
+
 async def test_paying_through_the_test_provider_ends_the_case_paid_once(api):
     case_id = await open_case(api)
     token = token_for(api, case_id)

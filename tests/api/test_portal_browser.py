@@ -1,8 +1,9 @@
 """The debtor portal in a real headless Chromium: open the link from the invoice email, switch
-language, download the invoice PDF, agree a payment date, and pay through the test provider."""
+language, download the invoice PDF, agree a payment date, choose a payment plan, and pay through the test provider."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from datetime import date, timedelta
@@ -121,3 +122,28 @@ async def test_a_debtor_agrees_a_payment_date_in_the_browser(browser, portal_api
         return await status_of(api, case_id) == "promised"
 
     assert await eventually(promised)
+
+
+async def test_a_debtor_chooses_a_payment_plan_in_the_browser(browser, portal_api):
+    base, api = portal_api
+    case_id, link = await open_with_link(api, "F-2026-303")
+    browser.get(link.replace(re.match(r"https?://[^/]+", link).group(0), base))
+    browser.get(browser.current_url.split("?")[0] + "?lang=en")
+    wait_for_text(browser, "Pay in instalments")
+    click(browser, By.XPATH, "//label[starts-with(normalize-space(), '3 instalments')]")
+    assert browser.find_element(By.CSS_SELECTOR, "input[name='term_count'][value='3']").is_selected()
+    click(browser, By.XPATH, "//button[normalize-space()='Choose this plan']")
+    wait_for_text(browser, "Your payment plan is agreed")
+    wait_for_text(browser, "Your payment plan")
+
+    async def in_plan():
+        response = await api.get(f"/api/cases/{case_id}/plan")
+        return response.json() if response.status_code == 200 else None
+
+    plan = await eventually(in_plan)
+    assert (plan["case_status"], len(plan["terms"]), plan["source"]) == ("in_plan", 3, "portal")
+    # the page asks the case for its plan: the browser waits in a thread, so this test's worker can answer
+    await asyncio.to_thread(browser.refresh)
+    await asyncio.to_thread(wait_for_text, browser, "Instalment")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.plan tr")
+    assert len(rows) == 4 and "€81.67" in rows[1].text and "to be paid" in rows[1].text
