@@ -6,7 +6,6 @@ Pure functions of their inputs, so workflow code may use them deterministically.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -49,13 +48,13 @@ class FlowClock:
 
 # Dutch public holidays from the `holidays` package, with Liberation Day (5 May) every year as
 # the Algemene termijnenwet counts it. Good Friday is included too: a day less contact, never more.
-@lru_cache(maxsize=None)
-def _holidays_of(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("NL", categories=("public", "optional"), years=year))
+# Computed once at import, outside any workflow (the package reads the clock while it computes);
+# far ahead, because the time-skipping test server's clock runs decades on in a full test run.
+NL_HOLIDAYS = frozenset(holidays.country_holidays("NL", categories=("public", "optional"), years=range(2015, 2131)))
 
 
 def is_holiday(day: date) -> bool:
-    return day in _holidays_of(day.year)  # any year: a flow may wait long, a test clock runs far
+    return day in NL_HOLIDAYS
 
 
 def is_business_day(day: date) -> bool:

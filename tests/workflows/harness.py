@@ -4,6 +4,7 @@ time-skipping test server, and reads back what they sent."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -179,4 +180,5 @@ def record(histories: list[WorkflowHistory], name: str) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for number, history in enumerate(histories, start=1):
         suffix = f"-{number}" if len(histories) > 1 else ""
-        (HISTORIES / f"{name}{suffix}.json").write_text(history.to_json())
+        recording = {"workflow_id": history.workflow_id} | json.loads(history.to_json())  # a plan's id names its case's
+        (HISTORIES / f"{name}{suffix}.json").write_text(json.dumps(recording))

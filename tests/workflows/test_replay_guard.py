@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from dunflow.codec import data_converter
+from tests.conftest import TEST_PAYLOAD_KEYS
 from workflows.registry import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
@@ -23,6 +24,7 @@ def test_there_are_histories_to_guard():
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
 async def test_recorded_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    recording = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(recording.pop("workflow_id", path.stem), recording)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(TEST_PAYLOAD_KEYS))  # the tests' keys; older recordings are plain
     await replayer.replay_workflow(history)
