@@ -35,8 +35,8 @@ class ProviderPayment:
 class PaymentProvider(Protocol):
     name: str
 
-    def checkout_url(self, case: Case, portal_base: str, language: str, attempt: str) -> str:
-        """Where the debtor pays the case's open amount; `attempt` makes a double click one payment."""
+    def checkout_url(self, case: Case, amount_cents: int, portal_base: str, language: str, attempt: str) -> str:
+        """Where the debtor pays `amount_cents` of the case; `attempt` makes a double click one payment."""
 
     def report(self, provider_id: str) -> ProviderPayment | None:
         """The payment as the provider knows it; None when it knows no such payment."""
@@ -55,8 +55,9 @@ class TestPaymentProvider:
 
     name = "testpay"
 
-    def checkout_url(self, case: Case, portal_base: str, language: str, attempt: str) -> str:
-        return f"{portal_base}/testpay?invoice={quote(case.invoice_number)}&payment={attempt}&lang={language}"
+    def checkout_url(self, case: Case, amount_cents: int, portal_base: str, language: str, attempt: str) -> str:
+        return (f"{portal_base}/testpay?invoice={quote(case.invoice_number)}&amount={amount_cents}"
+                f"&payment={attempt}&lang={language}")
 
     def report(self, provider_id: str) -> ProviderPayment | None:
         return None  # its report arrives signed, with everything in it (see /webhooks/testpay)
@@ -70,11 +71,11 @@ class MolliePaymentProvider:
         self.client = MollieClient(api_endpoint=settings.mollie_api_base)
         self.client.set_api_key(settings.mollie_api_key)
 
-    def checkout_url(self, case: Case, portal_base: str, language: str, attempt: str) -> str:
+    def checkout_url(self, case: Case, amount_cents: int, portal_base: str, language: str, attempt: str) -> str:
         public = self.settings.effective_public_url
         try:
             payment = self.client.payments.create({
-                "amount": {"currency": case.currency, "value": cents_to_value(case.amount_open_cents)},
+                "amount": {"currency": case.currency, "value": cents_to_value(amount_cents)},
                 "description": f"{self.settings.creditor_name} factuur {case.invoice_number}",
                 "redirectUrl": f"{public}{portal_base}?done=returned&lang={language}",
                 "webhookUrl": f"{public}/webhooks/mollie",

@@ -11,7 +11,7 @@ TEXT: dict[str, dict[str, str]] = {
         "intro": "Hieronder staan de facturen van {creditor} die nog openstaan. U kunt hier direct betalen, "
                  "een betaaldatum afspreken of laten weten dat er iets niet klopt.",
         "invoice": "Factuur", "amount_open": "Openstaand", "due": "Vervaldatum", "download": "Factuur downloaden (PDF)",
-        "pay": "Nu betalen", "pay_title": "Betalen",
+        "pay": "Nu betalen", "pay_title": "Betalen", "pay_term": "Termijn betalen", "pay_all": "Alles betalen",
         "promise_title": "Betaalafspraak", "promise_intro": "Ik betaal het openstaande bedrag uiterlijk op:",
         "promise_button": "Afspraak vastleggen",
         "dispute_title": "Klopt er iets niet?", "dispute_reason": "Reden", "dispute_text": "Toelichting (optioneel)",
@@ -46,7 +46,7 @@ TEXT: dict[str, dict[str, str]] = {
         "intro": "These invoices from {creditor} are still open. You can pay them here, agree a date on which "
                  "you will pay, or tell us if something is wrong.",
         "invoice": "Invoice", "amount_open": "Open", "due": "Due date", "download": "Download the invoice (PDF)",
-        "pay": "Pay now", "pay_title": "Pay",
+        "pay": "Pay now", "pay_title": "Pay", "pay_term": "Pay the instalment", "pay_all": "Pay everything",
         "promise_title": "Agree a payment date", "promise_intro": "I will pay the open amount by:",
         "promise_button": "Confirm the date",
         "dispute_title": "Something wrong?", "dispute_reason": "Reason", "dispute_text": "Details (optional)",

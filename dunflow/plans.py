@@ -151,6 +151,11 @@ def plan_state(request: PlanRequest, terms: list[TermSpec], currency: str, accep
     )
 
 
+def next_term(plan: PlanState) -> PlanTerm | None:
+    """The first term not paid in full: the one a payment toward the plan goes to now."""
+    return next((term for term in plan.terms if term.paid_cents < term.amount_cents), None)
+
+
 def with_payments(plan: PlanState, paid_cents: int, missed: set[int]) -> PlanState:
     """The plan with `paid_cents` allocated to its terms; `missed` are the terms already overdue."""
     shares = allocate(plan.terms, paid_cents)

@@ -31,7 +31,7 @@ from api.signalling import QUICK, queue_and_send, record_payment, workflow_handl
 from dunflow.calendar import AMSTERDAM
 from dunflow.case import FINAL_STATUSES, DisputeOpened, PromiseToPay
 from dunflow.money import format_amount
-from dunflow.plans import PlanRequest, monthly_terms
+from dunflow.plans import PlanRequest, PlanState, PlanTerm, monthly_terms, next_term
 from dunflow.portal import PortalLink, PortalLinkError, portal_secret, read_token, sign
 from dunflow.settings import Settings
 from dunflow.store import Case, Debtor, Invoice, Message, PendingSignal, release, utcnow
@@ -188,16 +188,20 @@ async def plan(visit: VisitDep, request: Request, session: SessionDep, client: L
 
 
 @router.post("/portal/{token}/pay")
-async def pay(visit: VisitDep, request: Request, session: SessionDep) -> Response:
+async def pay(visit: VisitDep, request: Request, session: SessionDep, client: LazyTemporalDep) -> Response:
     """Hand over to the payment provider (Mollie, or the local test provider)."""
     form = await _form(request)
     language = _language(form.get("lang"), visit.debtor.language)
     case = _debtors_case(session, visit, form.get("invoice_number", ""))
     release(session)
+    amount, part = case.amount_open_cents, "all"
+    if form.get("part") == "term":  # the instalment due now, as the case's running plan knows it
+        term = await _term_due(client, case)
+        amount, part = (term.amount_cents - term.paid_cents, "term") if term is not None else (amount, part)
     provider = payment_provider(visit.settings)
     try:
-        attempt = _request_id(form) + case.id  # one payment per page and invoice, however often clicked
-        url = await asyncio.to_thread(provider.checkout_url, case, visit.base, language, attempt)
+        attempt = f"{_request_id(form)}{case.id}{part}"  # one payment per page, invoice and part, however often clicked
+        url = await asyncio.to_thread(provider.checkout_url, case, amount, visit.base, language, attempt)
     except ProviderUnavailable as error:
         raise ApiError(503, f"{error}; try again in a moment") from None
     return RedirectResponse(url, status_code=303)
@@ -209,12 +213,14 @@ def test_provider_page(visit: VisitDep, request: Request, session: SessionDep) -
     posts the provider's webhook, signed, as a real provider would."""
     language = _language(request.query_params.get("lang"), visit.debtor.language)
     case = _debtors_case(session, visit, request.query_params.get("invoice", ""))
+    asked = request.query_params.get("amount", "")
+    amount = int(asked) if asked.isdigit() and 0 < int(asked) <= case.amount_open_cents else case.amount_open_cents
     fields = {"token": visit.token, "case_id": case.id, "payment_id": f"testpay:{request.query_params.get('payment', '')}",
-              "amount_cents": str(case.amount_open_cents), "currency": case.currency, "lang": language}
+              "amount_cents": str(amount), "currency": case.currency, "lang": language}
     signatures = {outcome: sign(visit.secret, *fields.values(), outcome) for outcome in ("paid", "failed")}
     return _page(visit.settings, "testpay.html.j2", language, fields=fields, signatures=signatures,
                  webhook="/webhooks/testpay", invoice_number=case.invoice_number,
-                 amount=format_amount(case.amount_open_cents, case.currency, language))
+                 amount=format_amount(amount, case.currency, language))
 
 
 @router.post("/webhooks/mollie")
@@ -300,7 +306,7 @@ async def _open_invoices(session: Session, client, visit: Visit, language: str, 
     for case in _open_cases(session, visit.debtor.id):
         invoice = session.get(Invoice, case.invoice_number)
         row = {"number": invoice.number, "due_date": catalog.long_date(invoice.due_on, language),
-               "amount_open": money(case.amount_open_cents, case), "plan": None, "plan_options": []}
+               "amount_open": money(case.amount_open_cents, case), "plan": None, "plan_options": [], "term_due": None}
         if case.status != "disputed":
             row["plan_options"] = [
                 {"count": count, "terms": [{"amount": money(term.amount_cents, case),
@@ -311,24 +317,29 @@ async def _open_invoices(session: Session, client, visit: Visit, language: str, 
         rows.append((case, row))
     release(session)
     for case, row in rows:
-        if case.status == "in_plan" or look_up_plans:
-            row["plan"] = await _running_plan(client, case, catalog, language)
+        plan = await _running_plan(client, case) if case.status == "in_plan" or look_up_plans else None
+        if plan is not None:
+            row["plan"] = [{"number": term.number, "due_date": catalog.long_date(term.due_on, language),
+                            "amount": money(term.amount_cents, case), "status": term.status} for term in plan.terms]
+            term = next_term(plan)
+            row["term_due"] = money(term.amount_cents - term.paid_cents, case) if term is not None else None
     return [row for _, row in rows]
 
 
-async def _running_plan(client, case: Case, catalog: TemplateCatalog, language: str) -> list[dict] | None:
-    """The terms of the case's running plan, as the case itself knows them; None if it has none
-    (or Temporal cannot be asked: the page then offers what it can)."""
+async def _running_plan(client, case: Case) -> PlanState | None:
+    """The case's running plan as the case itself knows it; None if it has none (or Temporal
+    cannot be asked: the page then offers what it can)."""
     try:
         state = await workflow_handle(client, case).query(CollectionWorkflow.state, rpc_timeout=QUICK)
     except Exception:
         log.warning("plan of case %s could not be asked", case.id, exc_info=True)
         return None
-    if state.plan is None or state.plan.status != "active":
-        return None
-    return [{"number": term.number, "due_date": catalog.long_date(term.due_on, language),
-             "amount": format_amount(term.amount_cents, case.currency, language), "status": term.status}
-            for term in state.plan.terms]
+    return state.plan if state.plan is not None and state.plan.status == "active" else None
+
+
+async def _term_due(client, case: Case) -> PlanTerm | None:
+    plan = await _running_plan(client, case)
+    return next_term(plan) if plan is not None else None
 
 
 def _debtors_case(session: Session, visit: Visit, number: str) -> Case:

@@ -146,7 +146,8 @@ async def test_a_plan_chosen_in_the_portal_runs_once_and_shows_its_terms(api):
         assert len(session.exec(select(PendingSignal).where(PendingSignal.signal == "accept_plan")).all()) == 1
     confirmed = (await api.get(f"/portal/{token}", params={"done": "plan"})).text
     assert "betalingsregeling is vastgelegd" in confirmed and "Uw betalingsregeling" in confirmed
-    assert confirmed.count("€ 81,67") == 2 and 'name="term_count"' not in confirmed
+    assert confirmed.count("€ 81,67") == 3 and 'name="term_count"' not in confirmed  # two terms and the pay button
+    assert "Termijn betalen (€ 81,67)" in confirmed and "Alles betalen (€ 245,00)" in confirmed
 
     refused = await api.post(f"/portal/{token}/plan", data=fields | {"term_count": "9", "request_id": "c" * 32},
                              headers=FORM)

@@ -1,5 +1,6 @@
 """The debtor portal in a real headless Chromium: open the link from the invoice email, switch
-language, download the invoice PDF, agree a payment date, choose a payment plan, and pay through the test provider."""
+language, download the invoice PDF, agree a payment date, choose a payment plan and pay its first
+instalment, and pay through the test provider."""
 
 from __future__ import annotations
 
@@ -147,3 +148,16 @@ async def test_a_debtor_chooses_a_payment_plan_in_the_browser(browser, portal_ap
     await asyncio.to_thread(wait_for_text, browser, "Instalment")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.plan tr")
     assert len(rows) == 4 and "€81.67" in rows[1].text and "to be paid" in rows[1].text
+
+    await asyncio.to_thread(click, browser, By.XPATH, "//button[normalize-space()='Pay the instalment (€81.67)']")
+    await asyncio.to_thread(wait_for_text, browser, "Test payment (no real money)")
+    assert "€81.67" in browser.page_source
+    await asyncio.to_thread(click, browser, By.XPATH, "//button[normalize-space()='Payment succeeded']")
+    await asyncio.to_thread(wait_for_text, browser, "your payment has been received")
+
+    async def first_term_paid():
+        plan = await in_plan()
+        return plan if plan["terms"][0]["status"] == "paid" else None
+
+    plan = await eventually(first_term_paid)
+    assert [term["paid_cents"] for term in plan["terms"]] == [8_167, 0, 0] and plan["case_status"] == "in_plan"
