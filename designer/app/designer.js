@@ -382,7 +382,7 @@
     dispute_upheld: 'end dispute_upheld', dispute_rejected: 'continue', promise_to_pay: 'pause', broken_promise: 'continue' };
 
   function newFlowXml(name) {
-    const routes = SIGNALS.map((signal) => {
+    const routes = SIGNALS.filter((signal) => DEFAULT_ROUTES[signal]).map((signal) => {  // broken_plan is optional
       const [action, outcome] = DEFAULT_ROUTES[signal].split(' ');
       return `<dunflow:route signal="${signal}" action="${action}"${outcome ? ` outcome="${outcome}"` : ''} />`;
     }).join('');
