@@ -70,6 +70,22 @@ async def test_the_page_shows_every_open_invoice_of_the_debtor_in_their_language
     assert (await api.get(f"/portal/{token}/invoice/F-2026-999.pdf")).status_code == 404  # not this debtor's
 
 
+async def test_a_link_cannot_act_on_another_debtors_invoice(api):
+    mine = await open_case(api, "F-2026-001")
+    other = await api.post("/api/cases", json=new_case("F-2026-777") | {
+        "debtor": {"id": "D-8", "name": "Kees Bakker", "email": "kees@example.nl", "language": "nl"}})
+    assert other.status_code == 201
+    token = token_for(api, mine)
+    page = (await api.get(f"/portal/{token}")).text
+    for action, extra in (("pay", {}), ("plan", {"term_count": "2"})):
+        fields = form_fields(page, f"/portal/{token}/{action}") | extra | {"invoice_number": "F-2026-777"}
+        refused = await api.post(f"/portal/{token}/{action}", data=fields, headers=FORM)
+        assert refused.status_code == 404 and "Kees" not in refused.text
+        assert refused.json()["problems"][0]["where"] == "invoice_number"
+    with Session(api.app.state.engine) as session:
+        assert session.exec(select(PendingSignal).where(PendingSignal.case_id == other.json()["case_id"])).all() == []
+
+
 async def test_the_link_in_the_invoice_email_records_one_click(api):
     case_id = await open_case(api)
     link = await invoice_link(api, case_id)
