@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from dunflow.flow import ChannelEventKind, DebtorType, FlowDefinition
+from dunflow.flow import ChannelEventKind, ContactHours, DebtorType, FlowDefinition
 from dunflow.plans import PlanState, TermNotice, TermSpec
 
 Language = Literal["nl", "en"]
@@ -188,6 +188,7 @@ class PlanInput(BaseModel):
     invoice: InvoiceInfo
     terms: list[TermSpec]
     reminder_channel: Literal["email", "sms"] | None  # None: the debtor can be reached by neither
+    reminder_hours: ContactHours | None = None  # the flow's hours for that channel, if it has any
     clock_origin: datetime  # the case's flow clock, so a date means the same moment to both
     day_seconds: float | None = None
 

@@ -520,10 +520,11 @@ class CollectionWorkflow:
         self._next_action = NextAction(step=self._step, description="installment plan: first term",
                                        at=self._clock.at_date(terms[0].due_on))
         self._publish()
-        debtor = self._case.debtor
+        debtor, rules = self._case.debtor, self._flow.contact_rules
+        channel = "email" if debtor.email else "sms" if debtor.phone else None
         plan_input = PlanInput(
             plan_id=request.plan_id, case_id=self._case.case_id, debtor=debtor, invoice=self._case.invoice,
-            terms=terms, reminder_channel="email" if debtor.email else "sms" if debtor.phone else None,
+            terms=terms, reminder_channel=channel, reminder_hours=rules.hours.get(channel) if rules and channel else None,
             clock_origin=self._clock.origin, day_seconds=self._case.day_seconds,
         )
         return await workflow.start_child_workflow(

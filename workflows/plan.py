@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from dunflow.calendar import FlowClock
+    from dunflow.calendar import FlowClock, next_contact_moment
     from dunflow.case import PlanInput, SendRequest, SendResult
     from dunflow.plans import GRACE_DAYS, PLAN_STEP, REMINDER_DAYS_BEFORE, PlanEvent, PlanPaid, TermNotice, paid_through
 
@@ -69,6 +69,7 @@ class InstallmentPlanWorkflow:
         if plan.reminder_channel is None:
             await self._tell("plan_reminder_failed", index, "the debtor has no email address or phone number")
             return
+        await self._within_contact_hours()
         due_now = sum(t.amount_cents for t in plan.terms[:index + 1]) - self._paid
         request = SendRequest(
             key=f"{workflow.info().workflow_id}:{kind}:{index + 1}", case_id=plan.case_id, step_id=PLAN_STEP,
@@ -88,6 +89,15 @@ class InstallmentPlanWorkflow:
             await self._tell("plan_reminder_failed", index, f"{plan.reminder_channel} {kind}: {cause}")
             return
         await self._tell(kind, index, f"{plan.reminder_channel} {result.status}")
+
+    async def _within_contact_hours(self) -> None:
+        """Wait for the flow's hours for the reminder's channel (an SMS never on a Sunday night)."""
+        hours = self._plan.reminder_hours
+        if hours is None or self._plan.day_seconds is not None:  # compressed time has no clock hours
+            return
+        moment = next_contact_moment(workflow.now(), hours, self._plan.debtor.time_zone)
+        if moment > workflow.now():
+            await workflow.sleep(moment - workflow.now())
 
     async def _tell(self, kind: str, index: int, detail: str) -> None:
         parent = workflow.info().parent

@@ -113,6 +113,17 @@ class FlowHarness:
     async def state(self, handle: WorkflowHandle) -> CaseState:
         return await handle.query(CollectionWorkflow.state)
 
+    async def state_when(self, handle: WorkflowHandle, holds: Callable[[CaseState], bool],
+                         wait_seconds: float = 10) -> CaseState:
+        """The state once `holds` is true of it: skipped time passes at once, but the worker
+        may still be busy with what it brought (e.g. a plan stopping) for a moment of real time."""
+        for _ in range(int(wait_seconds * 20)):
+            state = await self.state(handle)
+            if holds(state):
+                return state
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the case never got there; it stands at {state.status} {state.current_step}")
+
     def messages(self, handle: WorkflowHandle) -> list[Message]:
         case_id = handle.id.removeprefix("case-")
         with Session(self.engine) as session:

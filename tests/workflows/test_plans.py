@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 
+from dunflow.calendar import AMSTERDAM
 from dunflow.case import DisputeOpened, OperatorAction, PaymentReceived
 from dunflow.plans import PlanRequest, TermSpec
 from dunflow.search_attributes import PLAN_STATUS
@@ -156,9 +157,26 @@ async def test_a_dispute_stops_the_plan_and_pauses_the_case(flows):
     await agree(flows, case, 3)
     await case.signal(CollectionWorkflow.dispute_opened, DisputeOpened(reason="wrong amount"))
     await flows.advance(hours=1)
-    state = await flows.state(case)
+    state = await flows.state_when(case, lambda state: state.status != "in_plan")
     assert (state.status, state.plan.status) == ("disputed", "stopped")
     await flows.advance(days=10)
     assert PLAN_REMINDER not in flows.sent_steps(case)  # a stopped plan reminds no one
     await case.signal(CollectionWorkflow.cancel, OperatorAction(by="anna"))
     assert (await case.result()).status == "cancelled"
+
+
+async def test_a_plan_reminder_by_sms_waits_for_the_flows_contact_hours(flows):
+    case = await flows.start_case(amount_cents=30_000, email=None)  # no email address: plan reminders go by SMS
+    await flows.advance(days=28, hours=12)
+    await flows.channel_event(case, "robo_call", "key_pressed", key="1")
+    await flows.advance(hours=1)
+    today = (await flows.state(case)).interest_on  # day 28, a Monday
+    terms = [TermSpec(due_on=today + timedelta(days=9), amount_cents=10_000),  # its reminder falls on a Sunday
+             TermSpec(due_on=today + timedelta(days=40), amount_cents=20_000)]
+    await agree(flows, case, terms, plan_id="operator:sms", source="operator")
+    await flows.advance(days=7)  # Monday, day 35 13:30: the Sunday reminder went out this morning at 08:00
+    state = await flows.state(case)
+    [reminder] = [entry for entry in state.history if entry.kind == "plan_term_reminder"]
+    local = reminder.at.astimezone(AMSTERDAM)
+    assert (local.date(), local.hour, local.weekday()) == (today + timedelta(days=7), 8, 0)
+    assert "sms sent" in reminder.detail and flows.sent_steps(case)[-1] == "sms:installment_plan"
