@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -25,7 +25,7 @@ from activities.providers import build_providers
 from api.intake import case_input, store_case
 from api.schemas import CaseIn
 from dunflow.calendar import AMSTERDAM, is_holiday
-from dunflow.case import CaseState, ChannelEvent
+from dunflow.case import CaseState, ChannelEvent, PaymentReceived
 from dunflow.flow import FlowDefinition
 from dunflow.settings import Settings
 from dunflow.store import Message
@@ -145,6 +145,10 @@ class FlowHarness:
         message = await self.message_of(handle, step_id)
         event = ChannelEvent(event_id=uuid.uuid4().hex, step_id=step_id, message_id=message.id, kind=kind, key=key)
         await handle.signal(CollectionWorkflow.channel_event, event)
+
+
+def payment(payment_id: str, cents: int) -> PaymentReceived:
+    return PaymentReceived(payment_id=payment_id, amount_cents=cents, currency="EUR", paid_at=datetime.now(timezone.utc))
 
 
 HISTORIES = Path(__file__).parent.parent / "histories"

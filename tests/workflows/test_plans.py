@@ -7,32 +7,20 @@ day, so with 3 terms they fall due on days 35, 35 + a month and 35 + two months.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import pytest
 from sqlmodel import Session, select
 from temporalio.client import WorkflowExecutionStatus
 
 from dunflow.calendar import AMSTERDAM
-from dunflow.case import DisputeOpened, OperatorAction, PaymentReceived
+from dunflow.case import DisputeOpened, OperatorAction
 from dunflow.plans import PlanRequest, TermSpec
 from dunflow.search_attributes import PLAN_STATUS
 from dunflow.store import OutboundEvent
-from tests.workflows.harness import flow_harness
+from tests.workflows.harness import payment
 from workflows.collection import CollectionWorkflow
 
 PLAN_REMINDER = "email:installment_plan"
-
-
-@pytest.fixture
-async def flows(request, time_skipping_env, engine, settings):
-    async with flow_harness(time_skipping_env, engine, settings, request.node.name) as harness:
-        yield harness
-
-
-def payment(payment_id: str, cents: int) -> PaymentReceived:
-    return PaymentReceived(payment_id=payment_id, amount_cents=cents, currency="EUR",
-                           paid_at=datetime.now(timezone.utc))
 
 
 async def case_with_plan_offer(flows, amount_cents: int = 30_000):

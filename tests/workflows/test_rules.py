@@ -13,13 +13,6 @@ from dunflow.contacts import set_opt_out
 from dunflow.flow import FlowDefinition, FlowInvalid, parse_flow
 from dunflow.interest import rate_on
 from dunflow.store import Debtor
-from tests.workflows.harness import flow_harness
-
-
-@pytest.fixture
-async def flows(time_skipping_env, engine, settings):
-    async with flow_harness(time_skipping_env, engine, settings) as harness:
-        yield harness
 
 
 def consumer_interest(principal_cents: int, days: int, on) -> int:

@@ -11,30 +11,18 @@ escalation the day after the letter's term: received the next business day, then
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from dunflow.case import DisputeOpened, DisputeResolved, OperatorAction, PaymentReceived, PromiseToPay
-from tests.workflows.harness import flow_harness
+from dunflow.case import DisputeOpened, DisputeResolved, OperatorAction, PromiseToPay
+from tests.workflows.harness import payment
 from workflows.collection import CollectionWorkflow
 
 NOT_OPENED_UNTIL_CALL = [
     "email:send_invoice", "sms:sms_invoice", "email:pre_due_reminder", "email:reminder_1",
     "email:reminder_2", "sms:sms_reminder_2", "call:robo_call",
 ]
-
-
-@pytest.fixture
-async def flows(request, time_skipping_env, engine, settings):
-    async with flow_harness(time_skipping_env, engine, settings, request.node.name) as harness:
-        yield harness
-
-
-def payment(payment_id: str, cents: int) -> PaymentReceived:
-    return PaymentReceived(payment_id=payment_id, amount_cents=cents, currency="EUR",
-                           paid_at=datetime.now(timezone.utc))
 
 
 async def test_never_opened_never_paid_runs_every_channel_then_hands_over(flows):
