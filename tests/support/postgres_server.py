@@ -16,7 +16,8 @@ import pytest
 
 
 def _binary(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda path: int(path.split("/")[4]))
+    found = shutil.which(name) or (versions[-1] if versions else None)
     if found is None:
         pytest.fail(f"{name} not found: install PostgreSQL's server package (Debian: postgresql)")
     return found
