@@ -12,7 +12,7 @@ from tests.chaos.conftest import SENDING_STEPS, assert_every_case_closed_with_on
 from tests.e2e.test_dev_stack import free_port
 from tests.support.postgres_server import PostgresServer
 
-WAVE = 60
+WAVE = 40
 DOWN_SECONDS = 6
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 from tests.chaos.conftest import SENDING_STEPS, assert_every_case_closed_with_one_message_per_step, history_gaps
 
-WAVE = 100
+WAVE = 60
 DOWN_SECONDS = 5
 
 
