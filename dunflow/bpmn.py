@@ -8,7 +8,8 @@
   order, the gateway's default flow is `otherwise`;
 - an end event is an end step with `<dunflow:step type="end" outcome=...>`;
 - sequence flows are `next`; the one start event points at the first step; a flow marked
-  `<dunflow:ifPassed/>` leaves a wait whose date already passed;
+  `<dunflow:ifPassed/>` leaves a wait whose date already passed, one marked
+  `<dunflow:onFailure/>` leaves a send whose message could not go out;
 - the process id is the flow's name, its name the title, its documentation the description,
   and `<dunflow:signals>` in its extension elements holds the signal routes.
 
@@ -102,7 +103,7 @@ def _fill(element: ET.Element, data: dict) -> None:
 
 def _step_fields(step: Step) -> dict:
     data = step.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    for name in ("next", "if_passed", "cases", "otherwise"):
+    for name in ("next", "if_passed", "on_failure", "cases", "otherwise"):
         data.pop(name, None)
     return data
 
@@ -130,6 +131,7 @@ class _Edge:
     name: str = ""
     when: dict | None = None
     if_passed: bool = False
+    on_failure: bool = False
 
 
 @dataclass
@@ -165,6 +167,8 @@ class _Writer:
                 target = getattr(step, "next", None)
                 if target:
                     self.edge(step_id, target)
+                if getattr(step, "on_failure", None):
+                    self.edge(step_id, step.on_failure, name="on failure", on_failure=True)
         return defaults
 
     def node(self, process: ET.Element, step_id: str, step: Step, default: str | None) -> None:
@@ -198,6 +202,8 @@ class _Writer:
             _fill(ET.SubElement(_extension(element), q(DUNFLOW, "when")), edge.when)
         if edge.if_passed:
             ET.SubElement(_extension(element), q(DUNFLOW, "ifPassed"))
+        if edge.on_failure:
+            ET.SubElement(_extension(element), q(DUNFLOW, "onFailure"))
 
 
 def _iso_duration(step: WaitStep) -> str:
@@ -421,17 +427,26 @@ def _step_data(reader: _Reader, element: ET.Element, leaving: list[ET.Element]) 
         if leaving:
             reader.reject(element, "an end event has no outgoing sequence flow")
         return data
-    plain = [flow for flow in leaving if _dunflow_child(flow, "ifPassed") is None]
-    passed = [flow for flow in leaving if _dunflow_child(flow, "ifPassed") is not None]
+    passed = _marked_flows(leaving, "ifPassed")
+    failed = _marked_flows(leaving, "onFailure")
+    plain = [flow for flow in leaving if flow not in passed and flow not in failed]
     if passed and step_type != "wait" or len(passed) > 1:
         reader.reject(element, "only a wait has one `if passed` flow")
+    if failed and step_type != "send" or len(failed) > 1:
+        reader.reject(element, "only a send has one `on failure` flow")
     if len(plain) > 1:
         reader.reject(element, f"{len(plain)} outgoing sequence flows; only an exclusive gateway may branch")
     if plain:
         data["next"] = plain[0].get("targetRef")
     if passed:
         data["if_passed"] = passed[0].get("targetRef")
+    if failed:
+        data["on_failure"] = failed[0].get("targetRef")
     return data
+
+
+def _marked_flows(leaving: list[ET.Element], marker: str) -> list[ET.Element]:
+    return [flow for flow in leaving if _dunflow_child(flow, marker) is not None]
 
 
 def _branch_data(reader: _Reader, element: ET.Element, leaving: list[ET.Element]) -> dict:

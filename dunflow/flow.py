@@ -30,7 +30,10 @@ class _Strict(BaseModel):
 
 class SendStep(_Strict):
     """Send a message. `notice: fourteen_day` marks the 14-day letter (its template must be marked
-    too); for consumers, collection costs may be charged only after its term has passed."""
+    too); for consumers, collection costs may be charged only after its term has passed.
+    `on_failure` is the step taken when the message could not go out (refused by the provider,
+    e.g. an invalid number; the debtor opted out; no address for the channel); without it the
+    failure is noted and the flow goes on to `next`."""
 
     type: Literal["send"]
     channel: Channel
@@ -38,6 +41,7 @@ class SendStep(_Strict):
     notice: Literal["fourteen_day"] | None = None
     combine: bool = False  # one message per debtor, channel, template and day over all their open cases
     next: str
+    on_failure: str | None = None
 
 
 class RelativeDate(_Strict):
@@ -267,6 +271,10 @@ def successors(step: Step) -> Iterator[str]:
         yield step.next
         if step.if_passed:
             yield step.if_passed
+    elif isinstance(step, SendStep):
+        yield step.next
+        if step.on_failure:
+            yield step.on_failure
     elif not isinstance(step, EndStep) and step.next:
         yield step.next
 

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Sends per second per worker process (0: no limit); the whole system sends workers x this.
     sendgrid_rate_per_second: float = Field(default=10, ge=0)
     twilio_rate_per_second: float = Field(default=1, ge=0)
+    # A Twilio request not answered within this many seconds fails and is retried with backoff.
+    twilio_timeout_seconds: float = Field(default=20, gt=0)
 
     # Worker tuning (see the README): activities run in a thread pool this large.
     worker_max_concurrent_activities: int = Field(default=20, ge=1)

@@ -180,6 +180,9 @@ class CollectionWorkflow:
             result = await self._send(step_id, step.channel, step.template)
             if step.notice:
                 self._count_notice(step_id, step, result)
+            if result is None and step.on_failure:
+                self._note("route", step_id, f"not sent -> {step.on_failure}")
+                return await self._apply_inbox(step.on_failure)
         else:
             await self._offer_plan(step_id, step)
         return await self._apply_inbox(step.next)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -15,7 +16,8 @@ VOICE_LANGUAGES = {"nl": "nl-NL", "en": "en-GB"}
 
 
 def twilio_client(settings: Settings) -> Client:
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=settings.twilio_timeout_seconds))
     client.api.base_url = settings.twilio_api_base.rstrip("/")
     return client
 

@@ -15,6 +15,7 @@
       { name: 'Until', superClass: ['Element'], properties: attrs('date', 'offset_days') },
       { name: 'When', superClass: ['Element'], properties: attrs('fact', 'step', 'key', 'cents', 'is') },
       { name: 'IfPassed', superClass: ['Element'] },
+      { name: 'OnFailure', superClass: ['Element'] },
       { name: 'Signals', superClass: ['Element'], properties: [{ name: 'route', type: 'Route', isMany: true }] },
       { name: 'Route', superClass: ['Element'], properties: attrs('signal', 'action', 'outcome', 'step') },
       // the flow's contact rules; the type's name makes the tag <dunflow:contact_rules>
@@ -158,6 +159,7 @@
     const step = extension(bo, 'dunflow:Step');
     if (step) renderStep(panel, element, step);
     if (bo.$type === 'bpmn:SequenceFlow' && bo.sourceRef.$type === 'bpmn:ExclusiveGateway') renderCondition(panel, element);
+    if (bo.$type === 'bpmn:SequenceFlow' && bo.sourceRef.$type === 'bpmn:SendTask') renderOnFailure(panel, element);
     if (element.outgoing && element.outgoing.length <= 1 && !element.type.endsWith('Gateway') && element.type !== 'bpmn:EndEvent') {
       const chooser = field('insert a step after this one', '', (kind) => { if (kind) insertAfter(element, kind); }, [''].concat(Object.keys(KINDS)));
       chooser.querySelector('select').id = 'insert-after';
@@ -234,6 +236,22 @@
     panel.append(field('key', current.key, setWhen('key')));
     panel.append(field('cents', current.cents, setWhen('cents')));
     panel.append(field('debtor type is', current.is || '', setWhen('is'), ['', 'consumer', 'business']));
+  }
+
+  // A flow out of a send task marked <dunflow:onFailure/> is the step's on_failure.
+  function renderOnFailure(panel, element) {
+    const bo = element.businessObject;
+    const modeling = state.modeler.get('modeling');
+    const moddle = state.modeler.get('moddle');
+    const marked = Boolean(extension(bo, 'dunflow:OnFailure'));
+    panel.append(field('taken when the message cannot go out (on_failure)', marked ? 'yes' : 'no', (value) => {
+      const ext = bo.extensionElements || moddle.create('bpmn:ExtensionElements', { values: [] });
+      const kept = ext.values.filter((v) => v.$type !== 'dunflow:OnFailure');
+      if (value === 'yes') kept.push(moddle.create('dunflow:OnFailure', {}));
+      if (!bo.extensionElements) modeling.updateProperties(element, { extensionElements: ext });
+      modeling.updateModdleProperties(element, ext, { values: kept });
+      modeling.updateProperties(element, { name: value === 'yes' ? 'on failure' : undefined });
+    }, ['no', 'yes']));
   }
 
   function renderFlowProperties(panel, root) {

@@ -149,3 +149,23 @@ async def test_contact_hours_in_the_designer(browser, live_api):
     Select(wait_for(browser, '#properties select[name^="contact hours"]')).select_by_value("on")
     WebDriverWait(browser, 15).until(lambda d: not marked(d, "sms_invoice") and d.find_element(
         By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+
+
+async def test_a_flow_out_of_a_send_marked_on_failure(browser, live_api):
+    base, key = live_api
+    browser.get(base + "/designer/")
+    wait_for(browser, "#api-key").send_keys(key)
+    browser.find_element(By.ID, "load-flows").click()
+    wait_for(browser, 'tr[data-flow="standard"] .open-flow').click()
+    wait_for(browser, '.djs-element[data-element-id="sms_reminder_2"]')
+    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+
+    element(browser, "Flow_sms_reminder_2_wait_robo_call").click()
+    on_failure = '#properties select[name^="taken when the message cannot go out"]'
+    Select(wait_for(browser, on_failure)).select_by_value("yes")
+    # its only flow is now the fallback: the server reads the marker and misses the step's `next`
+    WebDriverWait(browser, 15).until(lambda d: marked(d, "sms_reminder_2"))
+    assert any(problem.startswith("sms_reminder_2:") for problem in problems(browser)), problems(browser)
+    Select(wait_for(browser, on_failure)).select_by_value("no")
+    WebDriverWait(browser, 15).until(lambda d: not marked(d, "sms_reminder_2") and d.find_element(
+        By.TAG_NAME, "body").get_attribute("data-problems") == "0")

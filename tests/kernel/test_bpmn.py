@@ -8,9 +8,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dunflow.bpmn import BPMN, BPMNDI, DC, bpmn_to_flow, flow_to_bpmn
-from dunflow.flow import FlowInvalid, dump_flow_yaml, load_flow_yaml
+from dunflow.flow import FlowInvalid, dump_flow_yaml, load_flow_yaml, parse_flow
 from dunflow.settings import PROJECT_ROOT
 from dunflow.templates import TemplateCatalog
 
@@ -154,3 +155,23 @@ def test_not_bpmn_and_hostile_xml():
     bomb = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
             '<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">&b;</definitions>')
     assert problems_of(bomb)[0].startswith("xml: refused")
+
+
+def test_on_failure_is_a_marked_flow_and_survives_the_round_trip():
+    data = yaml.safe_load((PROJECT_ROOT / "flows" / "standard.yaml").read_text())
+    data["steps"]["sms_reminder_2"]["on_failure"] = "escalate_callback"
+    flow = parse_flow(data, TEMPLATES.exists)
+    xml = flow_to_bpmn(flow)
+    assert ('<bpmn:sequenceFlow id="Flow_sms_reminder_2_escalate_callback" sourceRef="sms_reminder_2" '
+            'targetRef="escalate_callback" name="on failure">') in xml
+    assert "<dunflow:onFailure />" in xml
+    assert bpmn_to_flow(xml, TEMPLATES.exists) == flow
+
+
+def test_on_failure_only_leaves_a_send():
+    xml = standard_bpmn().replace(
+        '<bpmn:sequenceFlow id="Flow_reminder_1_wait_reminder_2"',
+        '<bpmn:sequenceFlow id="Extra_1" sourceRef="wait_past_due" targetRef="final_notice"><bpmn:extensionElements>'
+        '<dunflow:onFailure /></bpmn:extensionElements></bpmn:sequenceFlow>'
+        '<bpmn:sequenceFlow id="Flow_reminder_1_wait_reminder_2"')
+    assert problems_of(xml) == ["wait_past_due: only a send has one `on failure` flow"]

@@ -209,3 +209,20 @@ def test_a_wait_has_one_kind():
     data["steps"]["wait_for_open"]["business_days"] = 2
     assert problems_of(data) == [
         "steps.wait_for_open.wait: Value error, a wait needs one of: a duration (days/hours), `business_days` or `until`"]
+
+
+def test_on_failure_must_lead_to_a_known_step_and_survives_yaml():
+    data = standard()
+    data["steps"]["sms_reminder_2"]["on_failure"] = "remindr_2"
+    assert problems_of(data) == ["steps.sms_reminder_2: leads to unknown step 'remindr_2'"]
+    data["steps"]["sms_reminder_2"]["on_failure"] = "wait_robo_call"
+    flow = parse_flow(data, TEMPLATES.exists)
+    assert flow.steps["sms_reminder_2"].on_failure == "wait_robo_call"
+    assert load_flow_yaml(dump_flow_yaml(flow), TEMPLATES.exists) == flow
+    assert "on_failure" not in dump_flow_yaml(parse_flow(standard()))
+
+
+def test_on_failure_back_to_a_send_without_a_wait_is_a_loop():
+    data = standard()
+    data["steps"]["sms_reminder_2"]["on_failure"] = "reminder_2"
+    assert problems_of(data) == ["steps.reminder_2: loop without a wait: reminder_2 -> sms_reminder_2 -> reminder_2"]

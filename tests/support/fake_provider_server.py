@@ -4,6 +4,7 @@ so tests drive the real SDKs without leaving the machine.
     with FakeProviderServer() as server:
         settings = settings.model_copy(update={"sendgrid_api_host": server.url, "twilio_api_base": server.url})
         server.answer_next(500, {"errors": [{"message": "try again"}]})  # the next request, whatever its path
+        server.answer_next(CannedResponse(504, delay=2.0))                 # answered late: the client times out
         ...                                                             # later requests: the provider's success
         assert server.requests[0].path == "/v3/mail/send"
 
@@ -22,6 +23,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from datetime import datetime, timezone
@@ -36,6 +38,7 @@ class CannedResponse:
     status: int
     body: dict | None = None  # sent as JSON; None: an empty body
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a provider that hangs)
 
 
 @dataclass
@@ -57,6 +60,12 @@ class RecordedRequest:
 
     def json(self) -> dict:
         return json.loads(self.body)
+
+    @property
+    def message_id(self) -> str | None:
+        """dunflow's message id, from the status callback URL a Twilio request carries."""
+        callback = self.form().get("StatusCallback", "") if self.body else ""
+        return parse_qs(urlsplit(callback).query).get("message_id", [None])[0]
 
     def form(self) -> dict[str, str]:
         """A form-encoded body (Twilio's), one value per field."""
@@ -125,7 +134,14 @@ class FakeProviderServer:
                         self.command, path, body)
                     server._requests.append(recorded)
                 answer = recorded.response
+                time.sleep(answer.delay)
                 payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+                try:
+                    self._answer(answer, payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a delayed answer)
+
+            def _answer(self, answer: CannedResponse, payload: bytes) -> None:
                 self.send_response(answer.status)
                 if answer.body is not None:
                     self.send_header("Content-Type", "application/json")
