@@ -15,7 +15,9 @@ from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError
+
+from workflows.sending import NotSent, send_message
 
 with workflow.unsafe.imports_passed_through():
     from dunflow.calendar import FlowClock, add_business_days, local_time, next_contact_moment, notice_term_ends
@@ -73,13 +75,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from dunflow.search_attributes import case_search_attributes
 
-SEND_TIMEOUT = timedelta(seconds=60)
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["PermanentSendError"],
-)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 
 # Inbox events that are not flow signal routes but operator actions.
@@ -217,13 +212,9 @@ class CollectionWorkflow:
             combine=getattr(self._flow.steps[step_id], "combine", False),
         )
         try:
-            result: SendResult = await workflow.execute_activity(
-                "send_message", request, result_type=SendResult,
-                start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
-            )
-        except ActivityError as error:
-            cause = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
-            self._note("send_failed", step_id, f"{channel} {template}: {cause}")
+            result = await send_message(request)
+        except NotSent as failure:
+            self._note("send_failed", step_id, f"{channel} {template}: {failure}")
             return None
         self._messages.append(SentMessage(
             step_id=step_id, channel=channel, template=template,

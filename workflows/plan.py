@@ -12,14 +12,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from dunflow.calendar import FlowClock, next_contact_moment
-    from dunflow.case import PlanInput, SendRequest, SendResult
+    from dunflow.case import PlanInput, SendRequest
     from dunflow.plans import GRACE_DAYS, PLAN_STEP, REMINDER_DAYS_BEFORE, PlanEvent, PlanPaid, TermNotice, paid_through
 
-from workflows.collection import SEND_RETRY, SEND_TIMEOUT
+from workflows.sending import NotSent, send_message
 
 @workflow.defn(name="InstallmentPlanWorkflow")
 class InstallmentPlanWorkflow:
@@ -80,13 +79,9 @@ class InstallmentPlanWorkflow:
             on=self._clock.today(workflow.now()), at=workflow.now(),
         )
         try:
-            result: SendResult = await workflow.execute_activity(
-                "send_message", request, result_type=SendResult,
-                start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
-            )
-        except ActivityError as error:
-            cause = error.cause.message if isinstance(error.cause, ApplicationError) else str(error)
-            await self._tell("plan_reminder_failed", index, f"{plan.reminder_channel} {kind}: {cause}")
+            result = await send_message(request)
+        except NotSent as failure:
+            await self._tell("plan_reminder_failed", index, f"{plan.reminder_channel} {kind}: {failure}")
             return
         await self._tell(kind, index, f"{plan.reminder_channel} {result.status}")
 
