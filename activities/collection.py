@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -148,7 +148,7 @@ class CollectionActivities:
             message = session.exec(select(Message).where(Message.key == request.key)).first() or Message(
                 key=request.key, case_id=request.case_id, step_id=request.step_id, channel=request.channel,
                 template=request.template, language=request.debtor.language, recipient=_recipient(request),
-                body=f"combined into the {request.template} of case {other_case_id}", provider="combined",
+                body=_combined_body(request.template, other_case_id), provider="combined",
                 status="combined", sent_at=utcnow())
             session.add(message)
             session.commit()
@@ -158,9 +158,12 @@ class CollectionActivities:
     def _other_open_invoices(self, request: SendRequest, money) -> list[dict]:
         if not request.combine:
             return []
+        combined_here = select(Message.case_id).where(  # they may have ended before this message was written
+            Message.status == "combined", Message.body == _combined_body(request.template, request.case_id))
         with Session(self.engine) as session:
-            cases = session.exec(select(Case).where(Case.debtor_id == request.debtor.id, Case.id != request.case_id,
-                                                    Case.status.not_in(FINAL_STATUSES)).order_by(Case.invoice_number))
+            cases = session.exec(select(Case).where(
+                Case.debtor_id == request.debtor.id, Case.id != request.case_id,
+                or_(Case.status.not_in(FINAL_STATUSES), Case.id.in_(combined_here))).order_by(Case.invoice_number))
             return [{"number": case.invoice_number, "amount_open": money(case.amount_open_cents),
                      "due_date": self.templates.long_date(session.get(Invoice, case.invoice_number).due_on,
                                                           request.debtor.language)}
@@ -260,6 +263,10 @@ class CollectionActivities:
                 case.flow_version = report.flow_version or case.flow_version
                 session.add(case)
             session.commit()
+
+
+def _combined_body(template: str, sending_case_id: str) -> str:
+    return f"combined into the {template} of case {sending_case_id}"
 
 
 def _recipient(request: SendRequest) -> str:
