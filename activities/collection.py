@@ -64,12 +64,13 @@ class CollectionActivities:
                 record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
         if combined_into is not None:
             return _result(self._record_combined(request, combined_into), False)
-        message = self._claim(request, provider)
+        message, retrying = self._claim(request, provider)
         notice = self.templates.is_notice(request.channel, request.template, request.debtor.language)
         if message.status in DELIVERED_STATUSES:
             return _result(message, notice)
         try:
-            provider_id = self._send(provider, _outgoing(message, request))
+            earlier = self._earlier_attempt(provider, _outgoing(message, request)) if retrying else None
+            provider_id = earlier or self._send(provider, _outgoing(message, request))
         except PermanentSendError as error:
             self._mark(message.id, status="failed", error=str(error))
             raise ApplicationError(str(error), type="PermanentSendError", non_retryable=True) from None
@@ -79,19 +80,21 @@ class CollectionActivities:
         message = self._mark(message.id, status="sent", provider_message_id=provider_id, sent_at=utcnow())
         return _result(message, notice)
 
-    def _claim(self, request: SendRequest, provider: ChannelProvider) -> Message:
-        """The message row for this key: the existing one, or a new one rendered now."""
+    def _claim(self, request: SendRequest, provider: ChannelProvider) -> tuple[Message, bool]:
+        """The message row for this key (the existing one, or a new one rendered now), and whether
+        an earlier attempt failed: it may have reached the provider all the same."""
         with Session(self.engine) as session:
             existing = session.exec(select(Message).where(Message.key == request.key)).first()
             if existing is not None:
+                retrying = existing.status == "failed"
                 if existing.status == "sending":
                     existing.status, existing.error = "unconfirmed", "an earlier attempt stopped while sending"
-                if existing.status == "failed":
+                if retrying:
                     existing.status, existing.error = "sending", None
                 session.add(existing)
                 session.commit()
                 session.refresh(existing)
-                return existing
+                return existing, retrying
             rendered = self.render(request)
             message = Message(
                 key=request.key, case_id=request.case_id, step_id=request.step_id,
@@ -110,7 +113,17 @@ class CollectionActivities:
                 session.rollback()
                 return self._claim(request, provider)
             session.refresh(message)
-            return message
+            return message, False
+
+    @staticmethod
+    def _earlier_attempt(provider: ChannelProvider, outgoing: OutgoingMessage) -> str | None:
+        """The provider's id of an earlier, failed attempt it took after all (its answer lost)."""
+        found = provider.find_sent(outgoing)
+        if found:
+            log.warning("%s message %s: an earlier attempt reached %s after all (%s); not sent again",
+                        outgoing.channel, outgoing.message_id, provider.name, found,
+                        extra={"case_id": outgoing.case_id})
+        return found
 
     def _send(self, provider: ChannelProvider, outgoing: OutgoingMessage) -> str:
         """The provider's send, within its rate limit, timed and counted by outcome."""

@@ -36,6 +36,10 @@ class ChannelProvider(Protocol):
     def send(self, message: OutgoingMessage) -> str:
         """Send and return the provider's id for the message; raise PermanentSendError when refused."""
 
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        """Before a retry: the provider's id if an earlier attempt did reach it after all (e.g. its
+        answer came too late), so the retry sends nothing; None when it has no such message."""
+
 
 class OutboxProvider:
     name = "outbox"
@@ -43,6 +47,9 @@ class OutboxProvider:
 
     def send(self, message: OutgoingMessage) -> str:
         return f"outbox-{message.message_id}"
+
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        return None  # the store row is the delivery: there is no earlier attempt elsewhere
 
 
 class RateLimiter:

@@ -36,3 +36,6 @@ class SendGridEmail:
                 raise PermanentSendError(f"SendGrid refused the email: {error.body!r}") from None
             raise RuntimeError(f"SendGrid answered HTTP {error.status_code}: {error.body!r}") from None
         return response.headers.get("X-Message-Id", "")
+
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        return None  # SendGrid has no lookup of sent mail by content: a retry after a lost answer may repeat it

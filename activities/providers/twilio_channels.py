@@ -40,6 +40,9 @@ class _TwilioChannel:
         self._settings = settings
         self._client = client
 
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        return None  # a call's script is not in Twilio's call list: nothing to recognise it by
+
 
 class TwilioSms(_TwilioChannel):
     def send(self, message: OutgoingMessage) -> str:
@@ -53,6 +56,12 @@ class TwilioSms(_TwilioChannel):
         except TwilioRestException as error:
             _raise_for(error, "SMS")
         return sent.sid
+
+    def find_sent(self, message: OutgoingMessage) -> str | None:
+        """A text with this body to this number among our latest: an earlier attempt that Twilio
+        took although its answer never arrived. Raises while Twilio cannot be asked (retried)."""
+        recent = self._client.messages.list(to=message.recipient, from_=self._settings.twilio_from, limit=50)
+        return next((sent.sid for sent in recent if sent.body == message.body), None)
 
 
 def call_script(message: OutgoingMessage, gather_url: str) -> str:

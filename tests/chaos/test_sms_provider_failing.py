@@ -50,8 +50,8 @@ def twilio(settings):
         yield server
 
 
-def sms_requests(server: FakeProviderServer):
-    return [request for request in server.requests if request.route == MESSAGES_PATH]
+def sms_requests(server: FakeProviderServer, method: str = "POST"):
+    return [request for request in server.requests if request.route == MESSAGES_PATH and request.method == method]
 
 
 def stored(engine, case_id: str) -> list[Message]:
@@ -96,6 +96,21 @@ async def test_errors_and_timeouts_are_retried_with_backoff_and_the_text_goes_ou
     assert took >= timedelta(seconds=5 + 10 + 20 + 40)  # the send policy's backoff between the five attempts
     kinds = [entry.kind for entry in state.history]
     assert "send_failed" not in kinds and kinds.count("sms_sent") == 1
+
+
+async def test_a_text_twilio_took_although_its_answer_was_lost_is_not_sent_again(
+        time_skipping_env, engine, settings, twilio):
+    twilio.answer_next(CannedResponse(504, delay=CLIENT_TIMEOUT * 4, accepts=True))
+    async with flow_harness(time_skipping_env, engine, settings) as harness:
+        handle = await harness.start_case(definition=sms_flow(on_failure=True))
+        state = await handle.result()
+
+    [taken] = sms_requests(twilio)  # one text reached Twilio; the retry looked it up instead of sending
+    [lookup] = sms_requests(twilio, "GET")
+    assert lookup.response.body["messages"][0]["to"] == taken.form()["To"]
+    [message] = stored(engine, state.case_id)
+    assert (message.status, message.provider_message_id) == ("sent", lookup.response.body["messages"][0]["sid"])
+    assert [entry.kind for entry in state.history].count("sms_sent") == 1
 
 
 async def test_an_invalid_number_is_not_retried_and_the_flow_sends_an_email_instead(

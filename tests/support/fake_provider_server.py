@@ -12,6 +12,9 @@ Routes answered with success (unless a canned response is queued):
   POST /v3/mail/send                                   -> 202, header X-Message-Id
   POST /2010-04-01/Accounts/{sid}/Messages.json        -> 201, JSON message resource (sid SM..., status queued)
   POST /2010-04-01/Accounts/{sid}/Calls.json           -> 201, JSON call resource (sid CA..., status queued)
+  GET  /2010-04-01/Accounts/{sid}/Messages.json         -> 200, the texts taken so far (newest first; To/From
+                                                           filter), never a canned answer; a canned answer
+                                                           with accepts=True counts as taken
   POST /v2/payments                                    -> 201, Mollie payment (id tr_..., status open)
   GET  /v2/payments/{id}                               -> 200, that payment (status as set by `settle`), else 404
 Anything else is recorded and answered 404, so a wrong URL shows up as a failing test.
@@ -39,6 +42,7 @@ class CannedResponse:
     body: dict | None = None  # sent as JSON; None: an empty body
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (a provider that hangs)
+    accepts: bool = False  # the provider took the request all the same (e.g. it answers too late)
 
 
 @dataclass
@@ -121,6 +125,7 @@ class FakeProviderServer:
         self._requests: list[RecordedRequest] = []
         self._queued: list[CannedResponse] = []
         self._payments: dict[str, dict] = {}  # Mollie payments by id
+        self._texts: list[dict] = []  # the Twilio messages taken, newest first, for the list route
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -128,10 +133,13 @@ class FakeProviderServer:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 recorded = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
                 with server._lock:
-                    answer = server._queued.pop(0) if server._queued else None
                     path = urlsplit(self.path).path
-                    recorded.response = answer or server._mollie(self.command, path, body) or _success(
+                    listing = server._twilio_list(self.command, path, self.path)  # lookups take no canned answer
+                    answer = server._queued.pop(0) if server._queued and listing is None else None
+                    recorded.response = listing or answer or server._mollie(self.command, path, body) or _success(
                         self.command, path, body)
+                    if answer is None or answer.accepts:
+                        server._keep_text(self.command, path, body, recorded.response)
                     server._requests.append(recorded)
                 answer = recorded.response
                 time.sleep(answer.delay)
@@ -203,6 +211,25 @@ class FakeProviderServer:
                 return CannedResponse(404, {"status": 404, "title": "Not Found", "detail": "No payment exists"})
             return CannedResponse(200, payment)
         return None
+
+    def _keep_text(self, method: str, path: str, body: bytes, response: CannedResponse) -> None:
+        """A text Twilio took (answered or not): the list route shows it from then on."""
+        match = TWILIO_RESOURCE.match(path) if method == "POST" else None
+        if match is not None and match["kind"] == "Messages":
+            resource = response.body if response.status == 201 else _success(method, path, body).body
+            self._texts.insert(0, resource)
+
+    def _twilio_list(self, method: str, path: str, full_path: str) -> CannedResponse | None:
+        """GET Messages.json: the texts taken, filtered by To and From like Twilio's list."""
+        match = TWILIO_RESOURCE.match(path) if method == "GET" else None
+        if match is None or match["kind"] != "Messages":
+            return None
+        query = {key: values[0] for key, values in parse_qs(urlsplit(full_path).query).items()}
+        texts = [text for text in self._texts
+                 if text["to"] == query.get("To", text["to"]) and text["from"] == query.get("From", text["from"])]
+        return CannedResponse(200, {"messages": texts[:int(query.get("PageSize", 50))], "next_page_uri": None,
+                                    "uri": full_path, "page": 0, "page_size": 50, "first_page_uri": full_path,
+                                    "previous_page_uri": None, "start": 0, "end": len(texts)})
 
     def settle(self, payment_id: str, status: str) -> None:
         """What the debtor did at Mollie's checkout: `paid`, `failed`, `canceled`, `expired`."""
