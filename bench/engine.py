@@ -256,9 +256,9 @@ async def asleep_and_wave(bench: Bench, cases: int, day_seconds: float) -> tuple
 
 def wave_day_seconds(cases: int) -> float:
     """Long enough that every case sent its invoice before the first case's wait ends, so none
-    falls due before the worker stops (on the machine of bench/RESULTS.md about 15 cases/s open
-    and send their invoice; a case due early is counted in the figures)."""
-    return max(5.0, cases / 15)
+    falls due before the worker stops (on the shared machine of bench/RESULTS.md about 8 cases/s
+    opened and sent their invoice; a case due early is counted in the figures)."""
+    return max(5.0, cases / 8)
 
 
 async def main(cases: int, day_seconds: float, wave_cases: int, wave_seconds: float | None,
