@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -41,12 +42,14 @@ def build_activities(settings: Settings) -> CollectionActivities:
     )
 
 
-def build_worker(client: Client, settings: Settings, activities: CollectionActivities, executor: ThreadPoolExecutor) -> Worker:
+def build_worker(client: Client, settings: Settings, activities: CollectionActivities, executor: ThreadPoolExecutor,
+                 extra_workflows: Sequence[type] = (), extra_activities: Sequence[Callable] = ()) -> Worker:
+    """The worker of the collection engine; the extras let the benchmark run its baseline beside it."""
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=activities.all(),
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*activities.all(), *extra_activities],
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.providers import ChannelProvider, OutgoingMessage, PermanentSendError, RateLimiter, rate_limits
 from dunflow.case import FINAL_STATUSES, ContactDecision, ContactRequest, ProgressReport, SendRequest, SendResult
-from dunflow.contacts import opted_out, record_contact, reserve_contact
+from dunflow.contacts import note_contact, opted_out, reserve_contact
 from dunflow.interest import interest_so_far, rate_label
 from dunflow.metrics import MESSAGES_SENT, PROVIDER_SECONDS
 from dunflow.money import CollectionCosts, collection_costs, format_amount
@@ -60,8 +60,6 @@ class CollectionActivities:
                 raise ApplicationError(f"the debtor opted out of {request.channel}", type="PermanentSendError",
                                        non_retryable=True)
             combined_into = self._combined_into(session, request) if request.combine else None
-            if combined_into is None:
-                record_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
         if combined_into is not None:
             return _result(self._record_combined(request, combined_into), False)
         message, retrying = self._claim(request, provider)
@@ -81,8 +79,9 @@ class CollectionActivities:
         return _result(message, notice)
 
     def _claim(self, request: SendRequest, provider: ChannelProvider) -> tuple[Message, bool]:
-        """The message row for this key (the existing one, or a new one rendered now), and whether
-        an earlier attempt failed: it may have reached the provider all the same."""
+        """The message row for this key (the existing one, or a new one rendered now, noted as a
+        contact with the debtor in the same commit), and whether an earlier attempt failed: it may
+        have reached the provider all the same."""
         with Session(self.engine) as session:
             existing = session.exec(select(Message).where(Message.key == request.key)).first()
             if existing is not None:
@@ -104,6 +103,7 @@ class CollectionActivities:
             )
             session.add(message)
             try:
+                note_contact(session, request.key, request.debtor.id, request.channel, request.at or utcnow())
                 session.flush()
                 if provider.records_in_store:
                     message.status, message.sent_at = "sent", utcnow()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
 from dunflow.store import Contact, ContactOptOut, Debtor, as_utc
@@ -38,17 +37,11 @@ def set_opt_out(session: Session, debtor_id: str, channel: str, out: bool, reaso
     session.commit()
 
 
-def record_contact(session: Session, key: str, debtor_id: str, channel: str, at: datetime) -> bool:
-    """Note a contact once per key; False when it was noted before."""
-    if session.exec(select(Contact.id).where(Contact.key == key)).first() is not None:
-        return False
-    session.add(Contact(key=key, debtor_id=debtor_id, channel=channel, at=at))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True
+def note_contact(session: Session, key: str, debtor_id: str, channel: str, at: datetime) -> None:
+    """Note a contact once per key, in the caller's transaction: it commits (a clash on the key
+    means another attempt of the same message, which the caller's retry finds)."""
+    if session.exec(select(Contact.id).where(Contact.key == key)).first() is None:
+        session.add(Contact(key=key, debtor_id=debtor_id, channel=channel, at=at))
 
 
 def reserve_contact(session: Session, key: str, debtor_id: str, channel: str, at: datetime, since: datetime,

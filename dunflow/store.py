@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Text, UniqueConstraint, event, inspect
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 
@@ -297,8 +297,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # A file opens in microseconds, so no pool: nothing to wait for while the event loop runs.
-        pooling = {"poolclass": NullPool} if path and path != ":memory:" else {}
+        # Connections are kept for reuse (opening one costs more than most queries), and the pool
+        # never makes anyone wait for one: nothing to wait for while the event loop runs.
+        pooling = {"poolclass": QueuePool, "pool_size": 20, "max_overflow": -1} if path and path != ":memory:" else {}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pooling)
         event.listen(engine, "first_connect", _use_wal)
         event.listen(engine, "connect", _enable_sqlite_concurrency)
