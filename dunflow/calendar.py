@@ -48,9 +48,9 @@ class FlowClock:
 
 # Dutch public holidays from the `holidays` package, with Liberation Day (5 May) every year as
 # the Algemene termijnenwet counts it. Good Friday is included too: a day less contact, never more.
-# Computed once at import, outside any workflow (the package reads the clock while it computes);
-# far ahead, because the time-skipping test server's clock runs decades on in a full test run.
-NL_HOLIDAYS = frozenset(holidays.country_holidays("NL", categories=("public", "optional"), years=range(2015, 2131)))
+# Computed once at import, outside any workflow (the package reads the clock while it computes),
+# for every year the package knows (through 2100).
+NL_HOLIDAYS = frozenset(holidays.country_holidays("NL", categories=("public", "optional"), years=range(2015, 2101)))
 
 
 def is_holiday(day: date) -> bool:

@@ -32,12 +32,32 @@ def engine(settings):
     engine.dispose()
 
 
+class _SkippingServer:
+    env: WorkflowEnvironment | None = None
+
+
+# Each test moves the shared time-skipping server's clock on by weeks; after a few hundred tests it
+# is past the years the holiday tables know (2100), so it is started anew before it gets there.
+LAST_TEST_YEAR = 2080
+
+
+@pytest.fixture
+async def time_skipping_env(_time_skipping_server):
+    env = _SkippingServer.env
+    if env is None or (await env.get_current_time()).year >= LAST_TEST_YEAR:
+        if env is not None:
+            await env.shutdown()
+        env = _SkippingServer.env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_test_server(),
+            data_converter=data_converter(TEST_PAYLOAD_KEYS),
+        )
+        await register_search_attributes(env.client)
+    return env
+
+
 @pytest.fixture(scope="session")
-async def time_skipping_env():
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(),
-        data_converter=data_converter(TEST_PAYLOAD_KEYS),
-    )
-    await register_search_attributes(env.client)
-    yield env
-    await env.shutdown()
+async def _time_skipping_server():
+    """Stops the shared time-skipping server at the end of the run."""
+    yield
+    if _SkippingServer.env is not None:
+        await _SkippingServer.env.shutdown()
