@@ -133,6 +133,8 @@ class CollectionWorkflow:
         self._notice: Notice | None = None  # the 14-day notice, once sent
         self._costs = 0  # collection costs charged
         self._deferred: str | None = None  # why and until when the current send waits (contact rules)
+        self._publish_when_waiting = False  # set in run: cases started before that change upsert at once
+        self._attributes_stale = False
         self._plan: PlanState | None = None  # the installment plan running, or the last one
         self._plan_requests: list[PlanRequest] = []
         self._plan_ids: set[str] = set()
@@ -145,10 +147,12 @@ class CollectionWorkflow:
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseState:
+        self._publish_when_waiting = workflow.patched("search-attributes-when-waiting")
         self._note("started", detail=f"flow {self._flow.name} v{case.flow_version}")
         step_id: str | None = self._flow.start
         while step_id is not None and self._outcome is None:
             step_id = await self._run_step(step_id)
+        self._publish_stale_attributes()
         await workflow.wait_condition(workflow.all_handlers_finished)
         while self._recorded < len(self._history):  # what signals add meanwhile is recorded too
             await self._record()
@@ -529,6 +533,7 @@ class CollectionWorkflow:
 
     async def _block_in_plan(self, handle, forwarded: int) -> None:
         self._plan_news = False
+        self._publish_stale_attributes()
         await self._record()
         await workflow.wait_condition(lambda: bool(self._inbox) or handle.done() or self._plan_news
                                       or self._amount_paid - self._paid_before_plan != forwarded)
@@ -664,6 +669,7 @@ class CollectionWorkflow:
 
     async def _block(self, timeout: timedelta | None, wake: bool = False) -> None:
         """Wait until a signal arrives (or, with `wake`, a `wake_on` channel event), at most `timeout`."""
+        self._publish_stale_attributes()
         await self._record()
         try:
             await workflow.wait_condition(
@@ -816,19 +822,32 @@ class CollectionWorkflow:
             seq=len(self._history) + 1, at=workflow.now(), kind=kind, step=step, detail=detail))
 
     def _publish(self) -> None:
-        """Keep the search attributes and the one-line summary in the Temporal UI current."""
-        workflow.upsert_search_attributes(case_search_attributes(
-            status=self._status, step=self._step, amount_open_cents=self._amount_open,
-            flow_name=self._flow.name, flow_version=self._case.flow_version,
-            debtor_id=self._case.debtor.id, invoice_number=self._case.invoice.number,
-            plan_status=self._plan.status if self._plan is not None else None,
-        ))
+        """Keep the search attributes and the one-line summary in the Temporal UI current. Cases
+        started on this code send the attributes when they next wait: steps passed in one go (a
+        branch, a send) are not worth a visibility update each."""
+        if self._publish_when_waiting:
+            self._attributes_stale = True
+        else:
+            self._upsert_attributes()
         amount = format_amount(self._amount_open, self._case.invoice.currency, "en")
         summary = f"{self._status} at {self._step}, {amount} open"
         if self._next_action is not None:
             when = f" at {self._next_action.at:%Y-%m-%d %H:%M} UTC" if self._next_action.at else ""
             summary += f"; next: {self._next_action.description}{when}"
         workflow.set_current_details(summary)
+
+    def _publish_stale_attributes(self) -> None:
+        if self._attributes_stale:
+            self._attributes_stale = False
+            self._upsert_attributes()
+
+    def _upsert_attributes(self) -> None:
+        workflow.upsert_search_attributes(case_search_attributes(
+            status=self._status, step=self._step, amount_open_cents=self._amount_open,
+            flow_name=self._flow.name, flow_version=self._case.flow_version,
+            debtor_id=self._case.debtor.id, invoice_number=self._case.invoice.number,
+            plan_status=self._plan.status if self._plan is not None else None,
+        ))
 
     async def _record(self) -> None:
         """Write new history entries and the case's standing to the store (idempotent by seq)."""
