@@ -131,15 +131,20 @@ async def test_a_new_flow_is_started_in_the_designer(browser, live_api):
         "email", "invoice", "closed")
 
 
-async def test_contact_hours_in_the_designer(browser, live_api):
+def open_standard_flow(browser, live_api, shown: str) -> None:
+    """The shipped `standard` flow open in the designer (once `shown` is drawn), without problems:
+    everything in it (the 14-day notice, costs, contact rules) came through bpmn-js intact."""
     base, key = live_api
     browser.get(base + "/designer/")
     wait_for(browser, "#api-key").send_keys(key)
     browser.find_element(By.ID, "load-flows").click()
     wait_for(browser, 'tr[data-flow="standard"] .open-flow').click()
-    wait_for(browser, '.djs-element[data-element-id="charge_costs"]')
-    # no problems: the 14-day notice, the costs step and the contact rules came through bpmn-js intact
+    wait_for(browser, f'.djs-element[data-element-id="{shown}"]')
     WebDriverWait(browser, 15).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+
+
+async def test_contact_hours_in_the_designer(browser, live_api):
+    open_standard_flow(browser, live_api, "charge_costs")
 
     hours = Select(wait_for(browser, '#properties select[name^="contact hours"]'))
     assert hours.first_selected_option.text == "on"  # the standard flow keeps texts and calls to daytime
@@ -152,13 +157,7 @@ async def test_contact_hours_in_the_designer(browser, live_api):
 
 
 async def test_a_flow_out_of_a_send_marked_on_failure(browser, live_api):
-    base, key = live_api
-    browser.get(base + "/designer/")
-    wait_for(browser, "#api-key").send_keys(key)
-    browser.find_element(By.ID, "load-flows").click()
-    wait_for(browser, 'tr[data-flow="standard"] .open-flow').click()
-    wait_for(browser, '.djs-element[data-element-id="sms_reminder_2"]')
-    WebDriverWait(browser, 15).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-problems") == "0")
+    open_standard_flow(browser, live_api, "sms_reminder_2")
 
     element(browser, "Flow_sms_reminder_2_wait_robo_call").click()
     on_failure = '#properties select[name^="taken when the message cannot go out"]'
